@@ -1,0 +1,474 @@
+"""Backend clients: one per endpoint, each with the same small async interface.
+
+Keys are relative to the endpoint's root. Every client is built fresh (never from
+fsspec's instance cache), with listing caches off and a connection pool at least the
+concurrency, so N endpoints are N clients whose requests really go where we count them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from pytest_sai3.endpoints.uris import EXTRA_PACKAGES, EndpointSpec
+
+log = logging.getLogger("pytest_sai3.endpoints")
+
+T = TypeVar("T")
+
+# An entry of a listing: the key relative to the endpoint root, and its size.
+Entry = tuple[str, int]
+
+
+class MissingPackage(RuntimeError):
+    """The client for a scheme needs a package that is not installed."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """S3 credentials; never printed (the repr hides the secret)."""
+
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    region: str | None = None
+
+    def __repr__(self) -> str:
+        shown = "set" if self.access_key_id else "unset"
+        return f"Credentials(access_key_id={shown}, secret_access_key=***)"
+
+    @classmethod
+    def from_env(cls) -> Credentials:
+        """The standard AWS variables of the environment."""
+        return cls(
+            os.environ.get("AWS_ACCESS_KEY_ID"),
+            os.environ.get("AWS_SECRET_ACCESS_KEY"),
+            os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+        )
+
+
+class Backend(Protocol):
+    """What the router needs of an endpoint's client."""
+
+    spec: EndpointSpec
+
+    async def get(self, key: str) -> bytes: ...
+    async def put(self, key: str, data: bytes | memoryview) -> None: ...
+    async def list(self, prefix: str, recursive: bool) -> list[Entry]: ...
+    async def stat(self, key: str) -> int: ...
+    async def delete(self, key: str) -> None: ...
+    async def mkdir(self, key: str) -> None: ...
+    async def rmdir(self, key: str, recursive: bool) -> None: ...
+    async def close(self) -> None: ...
+
+
+def split_prefix(prefix: str) -> tuple[str, str]:
+    """Split a listing prefix into its directory and a name prefix.
+
+    ``data/`` -> (``data``, ``""``); ``data/prepared-`` -> (``data``, ``prepared-``).
+    """
+    prefix = prefix.lstrip("/")
+    if "/" in prefix:
+        directory, name = prefix.rsplit("/", 1)
+        return directory, name
+    return "", prefix
+
+
+class LocalBackend:
+    """A directory, through plain OS calls run on a thread pool.
+
+    The calls block, so they run on threads: a slow NFS mount must not stall the
+    other workers. fsspec is not on this path: plain calls do the same work for
+    less CPU per op.
+    """
+
+    def __init__(self, spec: EndpointSpec, executor: ThreadPoolExecutor) -> None:
+        self.spec = spec
+        self._root = spec.root or "/"
+        self._executor = executor
+
+    def _path(self, key: str) -> str:
+        return os.path.join(self._root, key.lstrip("/"))
+
+    async def _run(self, func: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, func, *args)
+
+    async def get(self, key: str) -> bytes:
+        return await self._run(_read_file, self._path(key))
+
+    async def put(self, key: str, data: bytes | memoryview) -> None:
+        await self._run(_write_file, self._path(key), data)
+
+    async def list(self, prefix: str, recursive: bool) -> list[Entry]:
+        return await self._run(_list_dir, self._root, prefix, recursive)
+
+    async def stat(self, key: str) -> int:
+        return await self._run(_stat_file, self._path(key))
+
+    async def delete(self, key: str) -> None:
+        await self._run(os.unlink, self._path(key))
+
+    async def mkdir(self, key: str) -> None:
+        await self._run(os.makedirs, self._path(key))
+
+    async def rmdir(self, key: str, recursive: bool) -> None:
+        await self._run(shutil.rmtree if recursive else os.rmdir, self._path(key))
+
+    async def close(self) -> None:
+        return None
+
+
+def _read_file(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def _write_file(path: str, data: bytes | memoryview) -> None:
+    try:
+        handle = open(path, "wb")  # noqa: SIM115
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        handle = open(path, "wb")  # noqa: SIM115
+    with handle:
+        handle.write(data)
+
+
+def _stat_file(path: str) -> int:
+    result = os.stat(path)
+    if not os.path.isfile(path):
+        raise IsADirectoryError(errno.EISDIR, "not an object", path)
+    return result.st_size
+
+
+def _list_dir(root: str, prefix: str, recursive: bool) -> list[Entry]:
+    directory, name = split_prefix(prefix)
+    base = os.path.join(root, directory) if directory else root
+    entries: list[Entry] = []
+    try:
+        scan = list(os.scandir(base))
+    except (FileNotFoundError, NotADirectoryError):
+        return entries
+    stack = [(directory, scan)]
+    while stack:
+        rel_dir, items = stack.pop()
+        for item in items:
+            rel = f"{rel_dir}/{item.name}" if rel_dir else item.name
+            if rel_dir == directory and name and not item.name.startswith(name):
+                continue
+            if item.is_dir(follow_symlinks=True):
+                if recursive:
+                    try:
+                        stack.append((rel, list(os.scandir(item.path))))
+                    except OSError:
+                        continue
+                continue
+            try:
+                entries.append((rel, item.stat().st_size))
+            except FileNotFoundError:
+                continue
+    return entries
+
+
+class FsspecBackend:
+    """Any fsspec filesystem (memory, az, gs, test doubles such as slowfile)."""
+
+    def __init__(self, spec: EndpointSpec, fs: Any) -> None:
+        self.spec = spec
+        self.fs = fs
+        self._async = bool(getattr(fs, "async_impl", False)) and bool(
+            getattr(fs, "asynchronous", False)
+        )
+
+    def _path(self, key: str) -> str:
+        return self.spec.key_path(key)
+
+    async def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        if self._async:
+            return await getattr(self.fs, "_" + name)(*args, **kwargs)
+        return await asyncio.to_thread(getattr(self.fs, name), *args, **kwargs)
+
+    async def get(self, key: str) -> bytes:
+        data: bytes = await self._call("cat_file", self._path(key))
+        return data
+
+    async def put(self, key: str, data: bytes | memoryview) -> None:
+        path = self._path(key)
+        parent = path.rsplit("/", 1)[0]
+        if not self._async:
+            await asyncio.to_thread(self.fs.makedirs, parent, exist_ok=True)
+        await self._call("pipe_file", path, bytes(data))
+
+    async def list(self, prefix: str, recursive: bool) -> list[Entry]:
+        directory, name = split_prefix(prefix)
+        base = self.spec.key_path(directory)
+        try:
+            if recursive:
+                found = await self._call("find", base, detail=True)
+                infos = list(found.values())
+            else:
+                infos = await self._call("ls", base, detail=True)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        root = self.spec.key_path("").rstrip("/") + "/"
+        entries = []
+        for info in infos:
+            if info.get("type") == "directory":
+                continue
+            full = info["name"]
+            rel = full[len(root) :] if full.startswith(root) else full.split("/")[-1]
+            rel = rel.lstrip("/")
+            first = rel[len(directory) + 1 :] if directory else rel
+            if name and not first.startswith(name):
+                continue
+            entries.append((rel, int(info.get("size") or 0)))
+        return entries
+
+    async def stat(self, key: str) -> int:
+        info = await self._call("info", self._path(key))
+        if info.get("type") == "directory":
+            raise IsADirectoryError(errno.EISDIR, "not an object", key)
+        return int(info.get("size") or 0)
+
+    async def delete(self, key: str) -> None:
+        await self._call("rm_file", self._path(key))
+
+    async def mkdir(self, key: str) -> None:
+        await self._call("makedirs", self._path(key), exist_ok=False)
+
+    async def rmdir(self, key: str, recursive: bool) -> None:
+        if recursive:
+            await self._call("rm", self._path(key), recursive=True)
+        else:
+            await self._call("rmdir", self._path(key))
+
+    async def close(self) -> None:
+        return None
+
+
+class S3fsBackend(FsspecBackend):
+    """S3 through s3fs's async API, one fresh client per endpoint."""
+
+    def __init__(
+        self, spec: EndpointSpec, credentials: Credentials, pool_size: int
+    ) -> None:
+        try:
+            import s3fs
+        except ImportError:
+            raise MissingPackage(_install_hint("s3", "s3fs")) from None
+        fs = s3fs.S3FileSystem(
+            key=credentials.access_key_id,
+            secret=credentials.secret_access_key,
+            anon=False,
+            endpoint_url=spec.endpoint_url,
+            asynchronous=True,
+            skip_instance_cache=True,
+            use_listings_cache=False,
+            config_kwargs={"max_pool_connections": max(pool_size, 10)},
+        )
+        super().__init__(spec, fs)
+        self._session_ready = False
+
+    async def _ready(self) -> None:
+        if not self._session_ready:
+            await self.fs.set_session()
+            self._session_ready = True
+
+    async def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        await self._ready()
+        return await getattr(self.fs, "_" + name)(*args, **kwargs)
+
+    async def get(self, key: str) -> bytes:
+        # max_concurrency=1: otherwise s3fs sends a HEAD before every GET.
+        data: bytes = await self._call("cat_file", self._path(key), max_concurrency=1)
+        return data
+
+    async def put(self, key: str, data: bytes | memoryview) -> None:
+        await self._call("pipe_file", self._path(key), bytes(data))
+
+    async def mkdir(self, key: str) -> None:
+        # Object stores have no directories: a marker object stands for one.
+        await self._call("pipe_file", self._path(key).rstrip("/") + "/", b"")
+
+    async def rmdir(self, key: str, recursive: bool) -> None:
+        if recursive:
+            await self._call("rm", self._path(key), recursive=True)
+        else:
+            await self._call("rm_file", self._path(key).rstrip("/") + "/")
+
+    async def close(self) -> None:
+        if self._session_ready:
+            session = getattr(self.fs, "_s3", None)
+            if session is not None:
+                await session.__aexit__(None, None, None)
+            self._session_ready = False
+
+
+class ObstoreBackend:
+    """S3 through obstore (Rust object_store): the fast client."""
+
+    def __init__(
+        self, spec: EndpointSpec, credentials: Credentials, pool_size: int
+    ) -> None:
+        try:
+            import obstore
+            from obstore.store import S3Store
+        except ImportError:
+            raise MissingPackage(_install_hint("obstore", "obstore")) from None
+        self.spec = spec
+        self._obs = obstore
+        options: dict[str, Any] = {"pool_max_idle_per_host": str(max(pool_size, 10))}
+        config: dict[str, Any] = {}
+        if spec.endpoint_url:
+            config["endpoint"] = spec.endpoint_url
+            options["allow_http"] = spec.endpoint_url.startswith("http://")
+            config["virtual_hosted_style_request"] = False
+        if credentials.access_key_id:
+            config["access_key_id"] = credentials.access_key_id
+            config["secret_access_key"] = credentials.secret_access_key
+        config["region"] = credentials.region or "us-east-1"
+        prefix = spec.prefix.rstrip("/") or None
+        self.store = S3Store(
+            spec.bucket,
+            prefix=prefix,
+            config=config,
+            client_options=options,  # type: ignore[arg-type]
+            retry_config={
+                "max_retries": 0,
+                "retry_timeout": 30,  # type: ignore[typeddict-unknown-key]
+                "backoff": {"init_backoff": 0.1, "max_backoff": 1, "base": 2},
+            },
+        )
+
+    async def get(self, key: str) -> bytes:
+        result = await self._obs.get_async(self.store, key.lstrip("/"))
+        return bytes(await result.bytes_async())
+
+    async def put(self, key: str, data: bytes | memoryview) -> None:
+        await self._obs.put_async(self.store, key.lstrip("/"), data)
+
+    async def list(self, prefix: str, recursive: bool) -> list[Entry]:
+        directory, name = split_prefix(prefix)
+        entries: list[Entry] = []
+        if recursive:
+            stream = self._obs.list(self.store, directory or None, chunk_size=1000)
+            async for chunk in stream:
+                entries.extend((meta["path"], meta["size"]) for meta in chunk)
+        else:
+            result = await self._obs.list_with_delimiter_async(
+                self.store, directory or None
+            )
+            entries = [(meta["path"], meta["size"]) for meta in result["objects"]]
+        if name:
+            start = f"{directory}/{name}" if directory else name
+            entries = [entry for entry in entries if entry[0].startswith(start)]
+        return entries
+
+    async def stat(self, key: str) -> int:
+        meta = await self._obs.head_async(self.store, key.lstrip("/"))
+        return int(meta["size"])
+
+    async def delete(self, key: str) -> None:
+        await self._obs.delete_async(self.store, key.lstrip("/"))
+
+    async def mkdir(self, key: str) -> None:
+        await self._obs.put_async(self.store, key.strip("/") + "/", b"")
+
+    async def rmdir(self, key: str, recursive: bool) -> None:
+        if recursive:
+            for path, _ in await self.list(key.strip("/") + "/", True):
+                await self._obs.delete_async(self.store, path)
+        await self._obs.delete_async(self.store, key.strip("/") + "/")
+
+    async def close(self) -> None:
+        return None
+
+
+def _install_hint(extra: str, package: str) -> str:
+    return (
+        f"this endpoint needs the package {package}: pip install 'pytest-sai3[{extra}]'"
+    )
+
+
+def obstore_available() -> bool:
+    """Whether the fast S3 client can be used."""
+    try:
+        import obstore  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def make_backend(
+    spec: EndpointSpec,
+    *,
+    client: str | None,
+    credentials: Credentials,
+    pool_size: int,
+    executor: ThreadPoolExecutor,
+) -> Backend:
+    """Build the client of one endpoint.
+
+    :param client: ``obstore``, ``s3fs`` or None (the fastest one installed) for
+        S3; ignored for other schemes.
+    """
+    if spec.scheme == "file":
+        return LocalBackend(spec, executor)
+    if spec.scheme == "s3":
+        chosen = client or ("obstore" if obstore_available() else "s3fs")
+        if chosen == "obstore":
+            return ObstoreBackend(spec, credentials, pool_size)
+        return S3fsBackend(spec, credentials, pool_size)
+    import fsspec
+
+    try:
+        cls = fsspec.get_filesystem_class(spec.scheme)
+    except (ImportError, ValueError) as err:
+        package = EXTRA_PACKAGES.get(spec.scheme)
+        if package:
+            raise MissingPackage(
+                f"{spec.uri}: the {spec.scheme}:// scheme needs {package}: "
+                f"pip install {package}"
+            ) from None
+        raise MissingPackage(
+            f"{spec.uri}: no fsspec filesystem for {spec.scheme}:// ({err})"
+        ) from None
+    kwargs: dict[str, Any] = {"skip_instance_cache": True}
+    if getattr(cls, "async_impl", False):
+        kwargs["asynchronous"] = True
+    try:
+        fs = cls(**kwargs)
+    except TypeError:
+        fs = cls(skip_instance_cache=True)
+    return FsspecBackend(spec, fs)
+
+
+def classify_error(err: BaseException) -> str:
+    """A short kind for an error: not_found, permission, timeout, throttled..."""
+    if isinstance(err, asyncio.TimeoutError | TimeoutError):
+        return "timeout"
+    if isinstance(err, FileNotFoundError):
+        return "not_found"
+    if isinstance(err, PermissionError):
+        return "permission"
+    if isinstance(err, OSError) and err.errno == errno.ENAMETOOLONG:
+        return "name_too_long"
+    name = type(err).__name__
+    text = str(err)
+    if "NotFound" in name or "NoSuchKey" in text or "404" in text:
+        return "not_found"
+    if "SlowDown" in text or "503" in text or "TooManyRequests" in text:
+        return "throttled"
+    if "AccessDenied" in text or "403" in text or "Forbidden" in text:
+        return "permission"
+    if isinstance(err, NotADirectoryError | IsADirectoryError | FileExistsError):
+        return "invalid_path"
+    if isinstance(err, ConnectionError) or "Connect" in name or "connect" in text:
+        return "connection"
+    return name

@@ -1,0 +1,242 @@
+"""The router: every request of every op type picks its endpoint here.
+
+One router per run per process. Its per-endpoint counters are the ones we report,
+because they are counted around the very call that does the I/O.
+
+Strategies:
+
+- ``round_robin``: one counter shared by all workers and op types, so with one
+  process the per-endpoint request counts differ by at most 1.
+- ``least_connections``: the fewest requests in flight; ties go to the endpoint chosen
+  least recently, so a sequential client still spreads evenly.
+
+Namespaces:
+
+- ``shared``: every endpoint is a view of one store; any endpoint serves any key.
+- ``isolated``: each endpoint is its own store. A key's endpoint is remembered when it
+  is written or listed, and reads, stats and deletes of it go there; a listing fans
+  out to every endpoint and the results are merged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from pytest_sai3.endpoints.clients import Backend, Entry, classify_error
+from pytest_sai3.metrics import EndpointStats
+
+log = logging.getLogger("pytest_sai3.router")
+
+T = TypeVar("T")
+STRATEGIES = ("round_robin", "least_connections")
+NAMESPACES = ("shared", "isolated")
+
+
+class RequestError(Exception):
+    """A request that failed, with the endpoint it was charged to.
+
+    :param kind: the short error kind (see ``classify_error``).
+    :param endpoint: the index of the endpoint that failed.
+    """
+
+    def __init__(self, kind: str, endpoint: int, cause: BaseException) -> None:
+        self.kind = kind
+        self.endpoint = endpoint
+        self.cause = cause
+        super().__init__(f"{kind} on endpoint {endpoint + 1}: {cause}")
+
+
+class Router:
+    """Chooses an endpoint per request and counts what each endpoint did.
+
+    Not thread-safe: one router lives on one event loop (one per process).
+
+    :param backends: one client per endpoint, in configuration order.
+    :param strategy: ``round_robin`` or ``least_connections``.
+    :param namespace: ``shared`` or ``isolated``.
+    :param timeout: seconds before a request counts as a timeout error (None: none).
+    """
+
+    def __init__(
+        self,
+        backends: list[Backend],
+        strategy: str = "round_robin",
+        namespace: str = "shared",
+        timeout: float | None = None,
+    ) -> None:
+        if not backends:
+            raise ValueError("a router needs at least one endpoint")
+        if strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {strategy!r}")
+        if namespace not in NAMESPACES:
+            raise ValueError(f"unknown namespace {namespace!r}")
+        self.backends = backends
+        self.strategy = strategy
+        self.namespace = namespace
+        self.timeout = timeout
+        self.stats = [EndpointStats(backend.spec.uri) for backend in backends]
+        self.locations: dict[str, int] = {}
+        self._next = 0
+        self._picks = 0
+        self._last_pick = [-1] * len(backends)
+
+    @property
+    def isolated(self) -> bool:
+        """Whether each endpoint is its own store."""
+        return self.namespace == "isolated"
+
+    def reset_stats(self) -> list[EndpointStats]:
+        """Start counting afresh (at a phase change) and return the old counters."""
+        old = self.stats
+        self.stats = [EndpointStats(backend.spec.uri) for backend in self.backends]
+        return old
+
+    def choose(self) -> int:
+        """The endpoint for the next request, by the strategy."""
+        count = len(self.backends)
+        if count == 1:
+            return 0
+        if self.strategy == "round_robin":
+            index = self._next % count
+            self._next += 1
+            return index
+        index = min(
+            range(count),
+            key=lambda i: (self.stats[i].in_flight, self._last_pick[i]),
+        )
+        self._picks += 1
+        self._last_pick[index] = self._picks
+        return index
+
+    def holder(self, key: str) -> int | None:
+        """The endpoint known to hold a key in an isolated namespace."""
+        return self.locations.get(key)
+
+    async def _request(
+        self,
+        op: str,
+        index: int,
+        call: Callable[[Backend], Awaitable[T]],
+        sent: int = 0,
+    ) -> T:
+        stats = self.stats[index]
+        stats.begin(op)
+        start = time.perf_counter_ns()
+        try:
+            if self.timeout is None:
+                result = await call(self.backends[index])
+            else:
+                import asyncio
+
+                async with asyncio.timeout(self.timeout):
+                    result = await call(self.backends[index])
+        except Exception as err:
+            latency = (time.perf_counter_ns() - start) // 1000
+            kind = classify_error(err)
+            stats.end(op, latency, error_kind=kind)
+            raise RequestError(kind, index, err) from err
+        latency = (time.perf_counter_ns() - start) // 1000
+        received = len(result) if op == "get" else 0  # type: ignore[arg-type]
+        stats.end(op, latency, bytes_read=received, bytes_written=sent)
+        return result
+
+    def _target(self, key: str, endpoint: int | None, reading: bool) -> int:
+        if endpoint is not None:
+            return endpoint
+        if self.isolated and reading:
+            known = self.locations.get(key)
+            if known is not None:
+                return known
+        return self.choose()
+
+    async def get(self, key: str, endpoint: int | None = None) -> tuple[bytes, int]:
+        """Read a whole object; returns its bytes and the endpoint that served it."""
+        index = self._target(key, endpoint, True)
+        data = await self._request("get", index, lambda b: b.get(key))
+        return data, index
+
+    async def put(
+        self, key: str, data: bytes | memoryview, endpoint: int | None = None
+    ) -> int:
+        """Write an object; returns the endpoint that took it."""
+        index = self._target(key, endpoint, False)
+        await self._request("put", index, lambda b: b.put(key, data), len(data))
+        if self.isolated:
+            self.locations[key] = index
+        return index
+
+    async def stat(self, key: str, endpoint: int | None = None) -> tuple[int, int]:
+        """The size of an object, and the endpoint asked."""
+        index = self._target(key, endpoint, True)
+        size = await self._request("stat", index, lambda b: b.stat(key))
+        return size, index
+
+    async def delete(self, key: str, endpoint: int | None = None) -> int:
+        """Delete an object; returns the endpoint asked."""
+        index = self._target(key, endpoint, True)
+        await self._request("delete", index, lambda b: b.delete(key))
+        self.locations.pop(key, None)
+        return index
+
+    async def mkdir(self, key: str, endpoint: int | None = None) -> int:
+        """Create a directory (a marker object on object stores)."""
+        index = self._target(key, endpoint, False)
+        await self._request("mkdir", index, lambda b: b.mkdir(key))
+        if self.isolated:
+            self.locations[key] = index
+        return index
+
+    async def rmdir(
+        self, key: str, recursive: bool = False, endpoint: int | None = None
+    ) -> int:
+        """Remove a directory."""
+        index = self._target(key, endpoint, True)
+        await self._request("rmdir", index, lambda b: b.rmdir(key, recursive))
+        self.locations.pop(key, None)
+        return index
+
+    async def list(
+        self, prefix: str, recursive: bool = False, endpoint: int | None = None
+    ) -> list[tuple[str, int, int]]:
+        """List keys under a prefix: ``(key, size, endpoint)`` entries.
+
+        Shared: one request to one endpoint. Isolated: one request to each endpoint,
+        merged; every key found is remembered as held by its endpoint.
+        """
+        if self.isolated and endpoint is None:
+            merged: list[tuple[str, int, int]] = []
+            for index in range(len(self.backends)):
+                merged.extend(await self._list_one(prefix, recursive, index))
+            return merged
+        index = self._target(prefix, endpoint, False)
+        return await self._list_one(prefix, recursive, index)
+
+    async def _list_one(
+        self, prefix: str, recursive: bool, index: int
+    ) -> list[tuple[str, int, int]]:
+        entries: list[Entry] = await self._request(
+            "list", index, lambda b: b.list(prefix, recursive)
+        )
+        if self.isolated:
+            for key, _ in entries:
+                self.locations[key] = index
+        return [(key, size, index) for key, size in entries]
+
+    async def close(self) -> None:
+        """Close every client."""
+        for backend in self.backends:
+            try:
+                await backend.close()
+            except Exception:  # a client that fails to close loses nothing of ours
+                log.debug("closing %s failed", backend.spec.uri, exc_info=True)
+
+    def describe(self) -> dict[str, Any]:
+        """Endpoints, strategy and namespace, for plans and reports."""
+        return {
+            "endpoints": [backend.spec.uri for backend in self.backends],
+            "strategy": self.strategy,
+            "namespace": self.namespace,
+        }
