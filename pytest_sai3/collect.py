@@ -45,6 +45,8 @@ class ScenarioFile(pytest.File):
                 scenario=scenario,
             )
             for tag in scenario.tags:
+                # A tag is a marker of its own; registered so --strict-markers holds.
+                self.config.addinivalue_line("markers", f"{tag}: scenario tag")
                 item.add_marker(tag)
             items.append(item)
         return items

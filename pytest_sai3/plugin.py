@@ -165,14 +165,6 @@ def pytest_collect_file(
     return None
 
 
-def pytest_itemcollected(item: pytest.Item) -> None:
-    from pytest_sai3.collect import ScenarioItem
-
-    if isinstance(item, ScenarioItem):
-        for tag in item.scenario.tags:
-            item.config.addinivalue_line("markers", f"{tag}: scenario tag")
-
-
 def pytest_report_header(config: pytest.Config) -> str | None:
     state = config.stash.get(STATE, None)
     if state is None:

@@ -43,7 +43,10 @@ def effective_scenario(scenario: Scenario, state: PluginState) -> Scenario:
 
 def needs_default(scenario: Scenario, state: PluginState) -> bool:
     """Whether nothing but the embedded default can give this scenario endpoints."""
-    if scenario.multi_endpoint is not None or state.site.endpoints or env_endpoints():
+    multi = scenario.multi_endpoint
+    if (multi is not None and multi.endpoints) or state.site.endpoints or (
+        env_endpoints()
+    ):
         return False
     return scenario.target is None
 

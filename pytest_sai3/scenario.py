@@ -460,7 +460,10 @@ def _parse_multi_endpoint(
         "leastconnections": "least_connections",
     }.get(strategy, strategy)
     namespace = block.choice("namespace", "shared", ("shared", "isolated"))
-    endpoints = parse_endpoint_list(block.raw("endpoints"), block, "endpoints")
+    # Portable scenarios may give a strategy and leave endpoints to the site.
+    endpoints: list[str] = []
+    if "endpoints" in block.data:
+        endpoints = parse_endpoint_list(block.raw("endpoints"), block, "endpoints")
     warnings.extend(block.unknown(("strategy", "endpoints", "namespace")))
     return MultiEndpoint(tuple(endpoints), strategy, namespace, block.line)
 

@@ -213,7 +213,7 @@ def bind(
     aws_url = site.aws_endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
     target = site.map_uri(scenario.target) if scenario.target else None
     line = multi.line if multi else scenario.line
-    if multi is not None:
+    if multi is not None and multi.endpoints:
         uris, source = [site.map_uri(uri) for uri in multi.endpoints], "multi_endpoint"
     elif site.endpoints:
         uris, source = list(site.endpoints), "site"
@@ -244,7 +244,9 @@ def bind(
         raise ConfigError(
             scenario.source, line, "multi_endpoint.endpoints", str(err)
         ) from None
-    if target is not None and source in ("site", "S3_ENDPOINT_URIS", "embedded"):
+    if target is not None and source in ("site", "S3_ENDPOINT_URIS", "embedded") and (
+        source != "embedded" or not target.startswith("s3://")
+    ):
         target = None
     ops = tuple(
         PlannedOp(

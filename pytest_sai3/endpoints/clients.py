@@ -15,6 +15,7 @@ import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
 from pytest_sai3.endpoints.uris import EXTRA_PACKAGES, EndpointSpec
@@ -339,10 +340,16 @@ class ObstoreBackend:
             prefix=prefix,
             config=config,
             client_options=options,  # type: ignore[arg-type]
+            # Retries are the scenario's business (error_handling), counted apart:
+            # the client itself must not retry behind our back.
             retry_config={
                 "max_retries": 0,
-                "retry_timeout": 30,  # type: ignore[typeddict-unknown-key]
-                "backoff": {"init_backoff": 0.1, "max_backoff": 1, "base": 2},
+                "retry_timeout": timedelta(seconds=30),
+                "backoff": {
+                    "init_backoff": timedelta(milliseconds=100),
+                    "max_backoff": timedelta(seconds=1),
+                    "base": 2,
+                },
             },
         )
 
