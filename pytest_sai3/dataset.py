@@ -134,7 +134,11 @@ class Payloads:
         self._size = size - BLOCK
 
     def make(
-        self, size: int, rng: random.Random, fill: str = "random", dedup: int = 1,
+        self,
+        size: int,
+        rng: random.Random,
+        fill: str = "random",
+        dedup: int = 1,
         compress: int = 1,
     ) -> bytes | memoryview:
         """Contents of ``size`` bytes."""
@@ -147,12 +151,16 @@ class Payloads:
             return rng.randbytes(size)
         return self._blocks(size, rng, dedup, compress)
 
-    def _blocks(self, size: int, rng: random.Random, dedup: int, compress: int) -> bytes:
+    def _blocks(
+        self, size: int, rng: random.Random, dedup: int, compress: int
+    ) -> bytes:
         count = -(-size // BLOCK)
         unique = max(1, -(-count // dedup))
         random_part = BLOCK // compress
-        blocks = [rng.randbytes(random_part) + bytes(BLOCK - random_part)
-                  for _ in range(unique)]
+        blocks = [
+            rng.randbytes(random_part) + bytes(BLOCK - random_part)
+            for _ in range(unique)
+        ]
         out = b"".join(blocks[i % unique] for i in range(count))
         return out[:size]
 
@@ -212,7 +220,10 @@ async def timed_list(
 
 
 async def existing_indices(
-    router: Router, base: str, prefix: str, shards: int,
+    router: Router,
+    base: str,
+    prefix: str,
+    shards: int,
     metrics: RunMetrics | None = None,
 ) -> dict[int, int | None]:
     """Indices of prepared objects already present, with their endpoint."""
@@ -257,8 +268,10 @@ async def prepare_pool(
     if not (skip_verification or force_overwrite):
         existing = await existing_indices(router, base, prefix, shards, metrics)
     if skip_verification:
-        existing = {i: (i % len(router.backends) if router.isolated else None)
-                    for i in range(count)}
+        existing = {
+            i: (i % len(router.backends) if router.isolated else None)
+            for i in range(count)
+        }
     missing = [i for i in range(count) if i not in existing]
     outcome.existed = count - len(missing)
     for index, endpoint in existing.items():
@@ -271,8 +284,9 @@ async def prepare_pool(
             key = _name(base, prefix, index, shards, tree)
             rng = index_rng(seed, f"{base}|{prefix}", index)
             size = spec.size.draw(rng)
-            data = payloads.make(size, rng, spec.fill, spec.dedup_factor,
-                                 spec.compress_factor)
+            data = payloads.make(
+                size, rng, spec.fill, spec.dedup_factor, spec.compress_factor
+            )
             endpoint = index % len(router.backends) if router.isolated else None
             start = time.perf_counter_ns()
             try:
@@ -288,7 +302,9 @@ async def prepare_pool(
             outcome.created += 1
             outcome.created_keys.append((key, used if router.isolated else None))
 
-    await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(missing))))))
+    await asyncio.gather(
+        *(worker() for _ in range(max(1, min(concurrency, len(missing)))))
+    )
     return outcome
 
 
@@ -340,8 +356,11 @@ def listing_for(path: str) -> tuple[str, bool]:
 
 
 async def resolve_pool(
-    router: Router, path: str, exclude_prefix: str | None,
-    only_prefix: str | None = None, metrics: RunMetrics | None = None,
+    router: Router,
+    path: str,
+    exclude_prefix: str | None,
+    only_prefix: str | None = None,
+    metrics: RunMetrics | None = None,
 ) -> Pool:
     """The objects an op path designates: a pattern, a prefix or one key."""
     pool = Pool()
@@ -386,8 +405,9 @@ async def cleanup(
                 await router.delete(key, endpoint=endpoint)
                 deleted += 1
             except RequestError as err:
-                if mode == "best_effort" or (mode == "tolerant" and err.kind ==
-                                             "not_found"):
+                if mode == "best_effort" or (
+                    mode == "tolerant" and err.kind == "not_found"
+                ):
                     continue
                 errors.append(f"{key}: {err}")
 

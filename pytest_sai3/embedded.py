@@ -78,12 +78,16 @@ class EmbeddedStorage:
         folder = self.root / f"seaweedfs-{namespace}"
         if namespace == "shared":
             cluster = SeaweedCluster.shared(
-                folder, ENDPOINTS, access_key=creds.access_key_id,
+                folder,
+                ENDPOINTS,
+                access_key=creds.access_key_id,
                 secret_key=creds.secret_access_key,
             )
         else:
             cluster = SeaweedCluster.isolated(
-                folder, ENDPOINTS, access_key=creds.access_key_id,
+                folder,
+                ENDPOINTS,
+                access_key=creds.access_key_id,
                 secret_key=creds.secret_access_key,
             )
         cluster.create_bucket(BUCKET)
@@ -123,12 +127,16 @@ class EmbeddedStorage:
     def describe(self, storage: str, namespace: str) -> str:
         """What the embedded default offers, without starting anything."""
         if storage == "file":
-            layout = "four symlinks to one folder" if namespace == "shared" else (
-                "four folders"
+            layout = (
+                "four symlinks to one folder"
+                if namespace == "shared"
+                else ("four folders")
             )
             return f"embedded: {layout} in a temporary folder"
-        layout = "one SeaweedFS store, four S3 gateways" if namespace == "shared" else (
-            "four SeaweedFS stores"
+        layout = (
+            "one SeaweedFS store, four S3 gateways"
+            if namespace == "shared"
+            else ("four SeaweedFS stores")
         )
         return f"embedded: {layout} on 127.0.0.1"
 

@@ -103,9 +103,13 @@ class Engine:
     def build_router(self) -> Router:
         """One client per endpoint, one router for the whole run."""
         backends = [
-            make_backend(spec, client=self.plan.client,
-                         credentials=self.plan.credentials,
-                         pool_size=self.scenario.concurrency, executor=self._executor)
+            make_backend(
+                spec,
+                client=self.plan.client,
+                credentials=self.plan.credentials,
+                pool_size=self.scenario.concurrency,
+                executor=self._executor,
+            )
             for spec in self.plan.endpoints
         ]
         timeout = self.scenario.error_handling.op_timeout
@@ -113,8 +117,9 @@ class Engine:
 
     def __enter__(self) -> Engine:
         self._runner = asyncio.Runner()
-        self.result = RunResult(self.plan, RunMetrics(), RunMetrics(),
-                                started=time.time())
+        self.result = RunResult(
+            self.plan, RunMetrics(), RunMetrics(), started=time.time()
+        )
         self.router = self._runner.run(self._open())
         return self
 
@@ -176,8 +181,13 @@ class Engine:
                 pools += [(p, DELETABLE) for p in self.plan.pools]
             for planned, prefix in pools:
                 outcome = await prepare_pool(
-                    router, planned.spec, planned.base, prefix=prefix, seed=self.seed,
-                    concurrency=self.scenario.concurrency, payloads=payloads,
+                    router,
+                    planned.spec,
+                    planned.base,
+                    prefix=prefix,
+                    seed=self.seed,
+                    concurrency=self.scenario.concurrency,
+                    payloads=payloads,
                     shards=prepare.key_prefix_shards,
                     tree=prepare.directory_structure if prefix == PREPARED else None,
                     skip_verification=prepare.skip_verification,
@@ -210,8 +220,9 @@ class Engine:
                 only = DELETABLE if split and kind == "delete" else None
                 cache_key = (planned.key, exclude, only)
                 if cache_key not in cache or kind == "delete":
-                    pool = await resolve_pool(router, planned.key, exclude, only,
-                                              metrics)
+                    pool = await resolve_pool(
+                        router, planned.key, exclude, only, metrics
+                    )
                     if kind != "delete":
                         cache[cache_key] = pool
                 else:
@@ -223,7 +234,10 @@ class Engine:
                     )
                 state.pool = pool
                 state.exhausted = not pool
-            if planned.op.concurrency and planned.op.concurrency < self.scenario.concurrency:
+            if (
+                planned.op.concurrency
+                and planned.op.concurrency < self.scenario.concurrency
+            ):
                 state.limit = asyncio.Semaphore(planned.op.concurrency)
             states.append(state)
         return states
@@ -241,7 +255,10 @@ class Engine:
         router.reset_stats()
         start = time.perf_counter()
         deleted, errors = await cleanup(
-            router, self._created, prepare.cleanup_mode, self.scenario.concurrency,
+            router,
+            self._created,
+            prepare.cleanup_mode,
+            self.scenario.concurrency,
             self._dirs,
         )
         metrics = RunMetrics()
@@ -251,7 +268,9 @@ class Engine:
         result.notes.append(f"cleanup deleted {deleted} objects created by this run")
         if errors:
             result.error_samples.extend(errors[:5])
-            result.notes.append(f"cleanup: {len(errors)} errors ({prepare.cleanup_mode})")
+            result.notes.append(
+                f"cleanup: {len(errors)} errors ({prepare.cleanup_mode})"
+            )
 
 
 class _Workload:
@@ -288,8 +307,9 @@ class _Workload:
         tasks = []
         if rate is not None and rate.iops:
             queue = asyncio.Queue()
-            tasks.append(asyncio.create_task(self._schedule(queue, rate.iops,
-                                                            rate.distribution)))
+            tasks.append(
+                asyncio.create_task(self._schedule(queue, rate.iops, rate.distribution))
+            )
         workers = [
             asyncio.create_task(self._worker(i, queue)) for i in range(concurrency)
         ]
@@ -330,7 +350,10 @@ class _Workload:
         """Whether one more op may start (deadline, op budget, errors)."""
         if self.stop:
             return False
-        if self.deadline is not None and asyncio.get_running_loop().time() >= self.deadline:
+        if (
+            self.deadline is not None
+            and asyncio.get_running_loop().time() >= self.deadline
+        ):
             return False
         if self.scenario.ops is not None:
             if self.issued >= self.scenario.ops:
@@ -345,8 +368,9 @@ class _Workload:
         weights = list(itertools.accumulate(s.planned.op.weight for s in live))
         return rng.choices(live, cum_weights=weights)[0]
 
-    async def _schedule(self, queue: asyncio.Queue[float | None], iops: float,
-                        distribution: str) -> None:
+    async def _schedule(
+        self, queue: asyncio.Queue[float | None], iops: float, distribution: str
+    ) -> None:
         loop = asyncio.get_running_loop()
         rng = random.Random(self.engine.seed + 2)
         due = loop.time()
@@ -367,8 +391,9 @@ class _Workload:
         for _ in range(self.scenario.concurrency):
             queue.put_nowait(None)
 
-    async def _worker(self, number: int, queue: asyncio.Queue[float | None] | None
-                      ) -> None:
+    async def _worker(
+        self, number: int, queue: asyncio.Queue[float | None] | None
+    ) -> None:
         rng = random.Random(self.engine.seed * 1009 + number)
         loop = asyncio.get_running_loop()
         while True:
@@ -387,13 +412,15 @@ class _Workload:
                 self.result.stop_reason = "every op's pool is exhausted"
                 self.stop = True
                 return
-            await self._run_op(state, rng, loop.time() if scheduled is None else
-                               scheduled)
+            await self._run_op(
+                state, rng, loop.time() if scheduled is None else scheduled
+            )
             if self.stop:
                 return
 
-    async def _run_op(self, state: _OpState, rng: random.Random, scheduled: float
-                      ) -> None:
+    async def _run_op(
+        self, state: _OpState, rng: random.Random, scheduled: float
+    ) -> None:
         limit = state.limit
         if limit is not None:
             await limit.acquire()
@@ -416,13 +443,16 @@ class _Workload:
             stats.record_error(error)
             self.errors += 1
             if len(self.result.error_samples) < 10:
-                self.result.error_samples.append(f"{kind} {state.planned.op.path}: "
-                                                 f"{error}")
+                self.result.error_samples.append(
+                    f"{kind} {state.planned.op.path}: {error}"
+                )
             if self.errors >= self.handling.max_total_errors > 0:
                 self.stop = True
-                self.result.aborted = (f"max_total_errors reached: {self.errors} errors "
-                                       f"(error_handling.max_total_errors="
-                                       f"{self.handling.max_total_errors})")
+                self.result.aborted = (
+                    f"max_total_errors reached: {self.errors} errors "
+                    f"(error_handling.max_total_errors="
+                    f"{self.handling.max_total_errors})"
+                )
                 self.result.stop_reason = "max_total_errors reached"
             return
         latency = int((end - sent) * 1e6)
@@ -443,12 +473,16 @@ class _Workload:
             except _Exhausted:
                 raise
             except RequestError as err:
-                if not self.handling.retry_on_error or retries >= self.handling.max_retries:
+                if (
+                    not self.handling.retry_on_error
+                    or retries >= self.handling.max_retries
+                ):
                     return state.planned.op.kind, 0, 0, retries, err.kind
                 retries += 1
                 jitter = 1 + rng.uniform(-1, 1) * self.handling.retry_jitter_factor
-                await asyncio.sleep(min(delay, self.handling.max_retry_delay_ms / 1000)
-                                    * jitter)
+                await asyncio.sleep(
+                    min(delay, self.handling.max_retry_delay_ms / 1000) * jitter
+                )
                 delay *= self.handling.retry_backoff_multiplier
 
     async def _execute(self, state: _OpState, rng: random.Random) -> tuple[int, int]:
@@ -463,9 +497,10 @@ class _Workload:
             assert op.size is not None
             size = op.size.draw(rng)
             key = self._new_key(state.planned.key, "obj")
-            data = self.payloads.make(size, rng, "random", op.dedup_factor,
-                                      op.compress_factor)
-            endpoint = await router.put(key, data)
+            payload = self.payloads.make(
+                size, rng, "random", op.dedup_factor, op.compress_factor
+            )
+            endpoint = await router.put(key, payload)
             self.engine._created.append((key, endpoint if router.isolated else None))
             if self.scenario.dynamic_put_pool:
                 self._grow_pools(key, endpoint)
@@ -553,5 +588,11 @@ def run_plan(plan: Plan, progress: Progress | None = None) -> RunResult:
     return Engine(plan, progress).run()
 
 
-__all__ = ["Engine", "NamespaceError", "PoolError", "RunAborted", "RunResult",
-           "run_plan"]
+__all__ = [
+    "Engine",
+    "NamespaceError",
+    "PoolError",
+    "RunAborted",
+    "RunResult",
+    "run_plan",
+]

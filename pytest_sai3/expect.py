@@ -14,6 +14,8 @@ from pytest_sai3.yamlfile import ConfigWarning, Section, describe, parse_duratio
 if TYPE_CHECKING:
     from pytest_sai3.metrics import RunMetrics
 
+from pytest_sai3.metrics import LatencyHistogram
+
 PERCENTILES = {
     "p50": 50.0,
     "p90": 90.0,
@@ -274,11 +276,14 @@ def _check_distribution(
 
 def _check_latency(gate: LatencyGate, metrics: RunMetrics) -> GateResult:
     name = f"{gate.op} {gate.percentile}"
+    hist: LatencyHistogram | None
     if gate.op == "all":
-        hist = metrics.all_ops_histogram()
+        hist = LatencyHistogram()
+        for stats in metrics.ops.values():
+            hist.merge(stats.latency)
     else:
-        stats = metrics.ops.get(gate.op)
-        hist = stats.histogram if stats is not None else None
+        op_stats = metrics.ops.get(gate.op)
+        hist = op_stats.latency if op_stats is not None else None
     value = None
     if hist is not None and hist.count:
         value = hist.percentile(PERCENTILES[gate.percentile])

@@ -47,13 +47,15 @@ def plan_lines(plan: Plan, described: str | None) -> list[str]:
         f"strategy: {plan.strategy}; namespace: {plan.namespace}",
     ]
     if described:
-        lines += [f"  endpoint {i + 1}: {spec.uri}" for i, spec in
-                  enumerate(plan.endpoints)]
+        lines += [
+            f"  endpoint {i + 1}: {spec.uri}" for i, spec in enumerate(plan.endpoints)
+        ]
     for pool in plan.pools:
         spec = pool.spec
         placement = (
-            "object i on endpoint (i mod {n})".format(n=n) if plan.namespace ==
-            "isolated" else f"{plan.strategy} over {n} endpoints"
+            f"object i on endpoint (i mod {n})"
+            if plan.namespace == "isolated"
+            else f"{plan.strategy} over {n} endpoints"
         )
         lines.append(
             f"prepare: {spec.count} objects under '{pool.base or '/'}' "
@@ -91,30 +93,63 @@ def op_rows(metrics: RunMetrics) -> list[list[Any]]:
     for name in sorted(metrics.ops):
         stats = metrics.ops[name]
         hist = stats.latency
-        rows.append([
-            name, stats.count,
-            f"{stats.count / elapsed:.1f}" if elapsed > 0 else "0.0",
-            f"{stats.bytes / MIB / elapsed:.2f}" if elapsed > 0 else "0.00",
-            _ms(hist.mean_us), _ms(hist.percentile(50)), _ms(hist.percentile(90)),
-            _ms(hist.percentile(99)), _ms(hist.percentile(99.9)), _ms(hist.max_us),
-            stats.error_count,
-        ])
+        rows.append(
+            [
+                name,
+                stats.count,
+                f"{stats.count / elapsed:.1f}" if elapsed > 0 else "0.0",
+                f"{stats.bytes / MIB / elapsed:.2f}" if elapsed > 0 else "0.00",
+                _ms(hist.mean_us),
+                _ms(hist.percentile(50)),
+                _ms(hist.percentile(90)),
+                _ms(hist.percentile(99)),
+                _ms(hist.percentile(99.9)),
+                _ms(hist.max_us),
+                stats.error_count,
+            ]
+        )
     return rows
 
 
-OP_HEADERS = ("op", "count", "ops/s", "MiB/s", "mean ms", "p50", "p90", "p99",
-              "p99.9", "max", "errors")
-EP_HEADERS = ("endpoint", "requests", "share", "read", "written", "errors",
-              "p50 ms", "p99 ms")
+OP_HEADERS = (
+    "op",
+    "count",
+    "ops/s",
+    "MiB/s",
+    "mean ms",
+    "p50",
+    "p90",
+    "p99",
+    "p99.9",
+    "max",
+    "errors",
+)
+EP_HEADERS = (
+    "endpoint",
+    "requests",
+    "share",
+    "read",
+    "written",
+    "errors",
+    "p50 ms",
+    "p99 ms",
+)
 
 
 def endpoint_rows(metrics: RunMetrics) -> list[list[Any]]:
     """Rows of the per-endpoint table."""
     shares = share_pct([ep.requests for ep in metrics.endpoints])
     return [
-        [ep.uri, ep.requests, f"{share:.2f}%", format_size(ep.bytes_read),
-         format_size(ep.bytes_written), ep.error_count,
-         _ms(ep.latency.percentile(50)), _ms(ep.latency.percentile(99))]
+        [
+            ep.uri,
+            ep.requests,
+            f"{share:.2f}%",
+            format_size(ep.bytes_read),
+            format_size(ep.bytes_written),
+            ep.error_count,
+            _ms(ep.latency.percentile(50)),
+            _ms(ep.latency.percentile(99)),
+        ]
         for ep, share in zip(metrics.endpoints, shares, strict=True)
     ]
 
@@ -129,10 +164,15 @@ def one_line(report: ScenarioReport) -> str:
     shares = share_pct([ep.requests for ep in w.endpoints])
     spread = "/".join(f"{s:.0f}" for s in shares)
     failed = sum(not g.passed for g in report.gates)
-    gates = f", gates {len(report.gates) - failed}/{len(report.gates)} passed" if (
-        report.gates) else ""
-    return (f"{report.name}: {w.total_ops} ops in {w.elapsed_s:.1f}s ({rate:.0f} "
-            f"ops/s), {w.total_errors} errors, endpoints {spread}%{gates}")
+    gates = (
+        f", gates {len(report.gates) - failed}/{len(report.gates)} passed"
+        if (report.gates)
+        else ""
+    )
+    return (
+        f"{report.name}: {w.total_ops} ops in {w.elapsed_s:.1f}s ({rate:.0f} "
+        f"ops/s), {w.total_errors} errors, endpoints {spread}%{gates}"
+    )
 
 
 def scenario_lines(report: ScenarioReport, verbose: int) -> list[str]:
@@ -146,21 +186,32 @@ def scenario_lines(report: ScenarioReport, verbose: int) -> list[str]:
     lines = [one_line(report)]
     if result.created or result.existed:
         p = result.prepare
-        lines.append(f"prepare: {result.created} objects created, {result.existed} "
-                     f"existed, in {p.elapsed_s:.2f}s (not counted as workload)")
+        lines.append(
+            f"prepare: {result.created} objects created, {result.existed} "
+            f"existed, in {p.elapsed_s:.2f}s (not counted as workload)"
+        )
     lines.append(f"stopped: {result.stop_reason}")
     lines += result.notes
     lines.append(tabulate(op_rows(w), headers=OP_HEADERS, disable_numparse=True))
     if w.endpoints:
-        lines.append(tabulate(endpoint_rows(w), headers=EP_HEADERS, disable_numparse=True))
+        lines.append(
+            tabulate(endpoint_rows(w), headers=EP_HEADERS, disable_numparse=True)
+        )
         if result.plan.strategy == "least_connections":
-            lines.append("least_connections: faster endpoints legitimately take more "
-                         "requests")
+            lines.append(
+                "least_connections: faster endpoints legitimately take more requests"
+            )
     gates = report.gates if verbose > 0 else [g for g in report.gates if not g.passed]
     if gates:
-        lines.append(tabulate(
-            [(g.gate, g.expected, g.measured, "ok" if g.passed else "FAILED")
-             for g in gates], headers=("gate", "expected", "measured", "")))
+        lines.append(
+            tabulate(
+                [
+                    (g.gate, g.expected, g.measured, "ok" if g.passed else "FAILED")
+                    for g in gates
+                ],
+                headers=("gate", "expected", "measured", ""),
+            )
+        )
     elif report.gates:
         lines.append(f"gates: all {len(report.gates)} passed (-v lists them)")
     return lines
@@ -185,11 +236,17 @@ class StatusLine:
     Nothing is written when the output is not a terminal (a log or a pipe).
     """
 
-    def __init__(self, config: pytest.Config, name: str, duration: float | None
-                 ) -> None:
+    def __init__(
+        self, config: pytest.Config, name: str, duration: float | None
+    ) -> None:
         reporter = config.pluginmanager.get_plugin("terminalreporter")
-        self._tr = reporter if reporter is not None and getattr(
-            reporter, "isatty", False) and config.get_verbosity() >= 0 else None
+        self._tr = (
+            reporter
+            if reporter is not None
+            and getattr(reporter, "isatty", False)
+            and config.get_verbosity() >= 0
+            else None
+        )
         self._name = name
         self._shown = False
         self._last = 0.0
@@ -201,8 +258,10 @@ class StatusLine:
         self._last = time.monotonic()
         left = row.get("left_s")
         left_text = f", {max(left, 0):.0f}s left" if left is not None else ""
-        text = (f"sai3 {self._name}: {row['elapsed_s']:.0f}s{left_text}, "
-                f"{row['ops_per_s']:.0f} ops/s, {row['errors']} errors")
+        text = (
+            f"sai3 {self._name}: {row['elapsed_s']:.0f}s{left_text}, "
+            f"{row['ops_per_s']:.0f} ops/s, {row['errors']} errors"
+        )
         self._tr.write("\r" + text.ljust(79)[:79], flush=True)
         self._shown = True
 

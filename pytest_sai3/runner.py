@@ -44,8 +44,10 @@ def effective_scenario(scenario: Scenario, state: PluginState) -> Scenario:
 def needs_default(scenario: Scenario, state: PluginState) -> bool:
     """Whether nothing but the embedded default can give this scenario endpoints."""
     multi = scenario.multi_endpoint
-    if (multi is not None and multi.endpoints) or state.site.endpoints or (
-        env_endpoints()
+    if (
+        (multi is not None and multi.endpoints)
+        or state.site.endpoints
+        or (env_endpoints())
     ):
         return False
     return scenario.target is None
@@ -59,8 +61,8 @@ def plain_s3_target(scenario: Scenario, state: PluginState) -> bool:
     if not target.startswith("s3://") or scenario.multi_endpoint is not None:
         return False
     host = target[5:].split("/", 1)[0]
-    named = ":" in host or state.site.aws_endpoint_url or os.environ.get(
-        "AWS_ENDPOINT_URL"
+    named = (
+        ":" in host or state.site.aws_endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
     )
     return not named and not state.site.endpoints and not env_endpoints()
 
@@ -74,8 +76,9 @@ def namespace_of(scenario: Scenario, state: PluginState) -> str:
     return state.site.namespace or "shared"
 
 
-def make_plan(item: ScenarioItem, scenario: Scenario, state: PluginState,
-              dry_run: bool) -> tuple[Plan, str | None]:
+def make_plan(
+    item: ScenarioItem, scenario: Scenario, state: PluginState, dry_run: bool
+) -> tuple[Plan, str | None]:
     """Bind the scenario; start the embedded storage only when it is needed."""
     default = None
     described = None
@@ -89,9 +92,11 @@ def make_plan(item: ScenarioItem, scenario: Scenario, state: PluginState,
         described = store.describe(storage, namespace)
         if dry_run:
             prefix = safe_prefix(item.nodeid)
-            default = [f"{'file:///embedded' if storage == 'file' else 's3://127.0.0.1:1'}"
-                       f"/{'ep' if storage == 'file' else 'sai3-bench/'}{n}/{prefix}/"
-                       for n in range(1, 5)]
+            default = [
+                f"{'file:///embedded' if storage == 'file' else 's3://127.0.0.1:1'}"
+                f"/{'ep' if storage == 'file' else 'sai3-bench/'}{n}/{prefix}/"
+                for n in range(1, 5)
+            ]
         else:
             default = store.endpoints(storage, namespace, item.nodeid)
     credentials = state.embedded.credentials if embedded and state.embedded else None
@@ -107,14 +112,18 @@ def _check_gates(scenario: Scenario, plan: Plan) -> None:
     gate = expect.distribution
     if plan.strategy == "least_connections" and gate.shares is None:
         raise ConfigError(
-            scenario.source, scenario.line, "expect.distribution",
+            scenario.source,
+            scenario.line,
+            "expect.distribution",
             "expected explicit shares under least_connections: it sends more "
             "requests to faster endpoints by design, so an even split is not a "
             "promise it makes (give shares: [...] or use round_robin)",
         )
     if gate.shares is not None and len(gate.shares) != len(plan.endpoints):
         raise ConfigError(
-            scenario.source, scenario.line, "expect.distribution.shares",
+            scenario.source,
+            scenario.line,
+            "expect.distribution.shares",
             f"expected one share per endpoint ({len(plan.endpoints)}), found "
             f"{len(gate.shares)}",
         )
@@ -152,12 +161,14 @@ def run_item(item: ScenarioItem, benchmark: Any) -> None:
     _fill_extra_info(benchmark, report)
 
 
-def _run_engine(engine: Engine, scenario: Scenario, benchmark: Any,
-                report: ScenarioReport) -> None:
+def _run_engine(
+    engine: Engine, scenario: Scenario, benchmark: Any, report: ScenarioReport
+) -> None:
     with engine:
         report.result = engine.result
-        benchmark.pedantic(engine.workload, setup=engine.prepare,
-                           rounds=scenario.rounds, iterations=1)
+        benchmark.pedantic(
+            engine.workload, setup=engine.prepare, rounds=scenario.rounds, iterations=1
+        )
 
 
 def _apply_gates(scenario: Scenario, report: ScenarioReport) -> None:

@@ -295,6 +295,7 @@ def load_scenarios(
                 f"expected a mapping of keys, found {describe(document)}",
             )
         default = path.stem if len(documents) == 1 else f"{path.stem}-{index + 1}"
+        assert isinstance(document, MarkedDict)
         for params, data in _expand(document, path):
             for key, value in (overrides or {}).items():
                 _set_dotted(data, key, value, data.line)

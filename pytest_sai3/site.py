@@ -92,8 +92,7 @@ def load_site(path: Path) -> Site:
     documents = load_documents(path)
     if len(documents) != 1 or not isinstance(documents[0][0], dict):
         raise ConfigError(path, 1, "", "expected one mapping of site keys")
-    data = documents[0][0]
-    site = Section(data, path)
+    site = Section.of(documents[0][0], path, "", 1)
     endpoints: list[str] = []
     if site.has("endpoints"):
         endpoints = parse_endpoint_list(site.raw("endpoints"), site, "endpoints")
@@ -244,8 +243,10 @@ def bind(
         raise ConfigError(
             scenario.source, line, "multi_endpoint.endpoints", str(err)
         ) from None
-    if target is not None and source in ("site", "S3_ENDPOINT_URIS", "embedded") and (
-        source != "embedded" or not target.startswith("s3://")
+    if (
+        target is not None
+        and source in ("site", "S3_ENDPOINT_URIS", "embedded")
+        and (source != "embedded" or not target.startswith("s3://"))
     ):
         target = None
     ops = tuple(
@@ -254,7 +255,7 @@ def bind(
         )
         for op in scenario.workload
     )
-    pools = ()
+    pools: tuple[PlannedPool, ...] = ()
     if scenario.prepare is not None:
         pools = tuple(
             PlannedPool(

@@ -15,8 +15,12 @@ from pytest_sai3.servers import SeaweedCluster
 from pytest_sai3.site import Plan, Site, bind
 
 
-def plan_from(tmp_path: Path, data: dict[str, Any], site: Site | None = None,
-              credentials: Credentials | None = None) -> Plan:
+def plan_from(
+    tmp_path: Path,
+    data: dict[str, Any],
+    site: Site | None = None,
+    credentials: Credentials | None = None,
+) -> Plan:
     """Write a scenario mapping to a file and bind it like the plugin does."""
     path = tmp_path / f"scenario-{secrets.token_hex(3)}.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True))
@@ -55,8 +59,10 @@ def s3_endpoints(cluster: SeaweedCluster, bucket: str, prefix: str = "") -> list
     """The cluster's gateways as sai3-bench S3 endpoint URIs on one bucket."""
     cluster.create_bucket(bucket)
     tail = f"{prefix.strip('/')}/" if prefix else ""
-    return [f"s3://{url.split('://', 1)[1]}/{bucket}/{tail}"
-            for url in cluster.endpoint_urls]
+    return [
+        f"s3://{url.split('://', 1)[1]}/{bucket}/{tail}"
+        for url in cluster.endpoint_urls
+    ]
 
 
 def s3_credentials(cluster: SeaweedCluster) -> Credentials:

@@ -109,7 +109,9 @@ def isolated(endpoints: list[str]) -> dict[str, Any]:
         "concurrency": 4,
         "seed": 3,
         "multi_endpoint": {
-            "strategy": "round_robin", "namespace": "isolated", "endpoints": endpoints,
+            "strategy": "round_robin",
+            "namespace": "isolated",
+            "endpoints": endpoints,
         },
         "prepare": {
             "ensure_objects": [{"base_uri": "data/", "count": 8, "size_spec": 1024}],
@@ -139,8 +141,9 @@ def test_isolated_stores_read_from_the_holder(
 ) -> None:
     bucket = f"iso-{secrets.token_hex(4)}"
     uris = s3_endpoints(seaweed_isolated, bucket)
-    plan = plan_from(tmp_path, isolated(uris),
-                     credentials=s3_credentials(seaweed_isolated))
+    plan = plan_from(
+        tmp_path, isolated(uris), credentials=s3_credentials(seaweed_isolated)
+    )
     with Engine(plan) as engine:
         engine.prepare()
         before = seaweed_isolated.request_counts(bucket)

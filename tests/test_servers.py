@@ -266,7 +266,9 @@ def test_store_stop_leaves_nothing_behind(tmp_path: Path) -> None:
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
-    assert [p for port in ports for p in glob.glob(f"/tmp/seaweedfs-*-{port}.sock")] == []
+    assert [
+        p for port in ports for p in glob.glob(f"/tmp/seaweedfs-*-{port}.sock")
+    ] == []
     store.stop()  # again: nothing to do
 
 
@@ -277,7 +279,9 @@ def test_store_stop_leaves_nothing_behind(tmp_path: Path) -> None:
         ("echo 'thinking'; exec sleep 30", "did not answer within 0.5 s"),
     ],
 )
-def test_startup_failure_names_the_log(tmp_path: Path, script: str, problem: str) -> None:
+def test_startup_failure_names_the_log(
+    tmp_path: Path, script: str, problem: str
+) -> None:
     fake_weed = tmp_path / "weed"
     fake_weed.write_text(f"#!/bin/sh\n{script}\n")
     fake_weed.chmod(0o755)

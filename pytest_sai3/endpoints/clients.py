@@ -133,10 +133,10 @@ def _read_file(path: str) -> bytes:
 
 def _write_file(path: str, data: bytes | memoryview) -> None:
     try:
-        handle = open(path, "wb")  # noqa: SIM115
+        handle = open(path, "wb")
     except FileNotFoundError:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        handle = open(path, "wb")  # noqa: SIM115
+        handle = open(path, "wb")
     with handle:
         handle.write(data)
 
@@ -338,7 +338,7 @@ class ObstoreBackend:
         self.store = S3Store(
             spec.bucket,
             prefix=prefix,
-            config=config,
+            config=config,  # type: ignore[arg-type]
             client_options=options,  # type: ignore[arg-type]
             # Retries are the scenario's business (error_handling), counted apart:
             # the client itself must not retry behind our back.

@@ -20,6 +20,7 @@ Namespaces:
 
 from __future__ import annotations
 
+import builtins
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -216,8 +217,8 @@ class Router:
 
     async def _list_one(
         self, prefix: str, recursive: bool, index: int
-    ) -> list[tuple[str, int, int]]:
-        entries: list[Entry] = await self._request(
+    ) -> builtins.list[tuple[str, int, int]]:
+        entries: builtins.list[Entry] = await self._request(
             "list", index, lambda b: b.list(prefix, recursive)
         )
         if self.isolated:

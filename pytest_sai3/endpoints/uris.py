@@ -103,6 +103,7 @@ def _parse_s3(uri: str, rest: str, aws_endpoint_url: str | None) -> EndpointSpec
         raise EndpointError(
             f"{uri!r}: expected s3://bucket/prefix/ or s3://HOST:PORT/bucket/prefix/"
         )
+    endpoint_url: str | None
     match = _HOST_PORT.match(parts[0])
     if match:
         port = int(match.group("port"))
@@ -112,9 +113,7 @@ def _parse_s3(uri: str, rest: str, aws_endpoint_url: str | None) -> EndpointSpec
         if not parts or not parts[0]:
             raise EndpointError(f"{uri!r}: expected a bucket after {match.group(0)}")
     else:
-        endpoint_url = aws_endpoint_url
-        if endpoint_url is None:
-            endpoint_url = os.environ.get("AWS_ENDPOINT_URL") or None
+        endpoint_url = aws_endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
     root = "/".join(part for part in parts if part)
     return EndpointSpec(uri, "s3", root, endpoint_url)
 
