@@ -8,9 +8,16 @@ from typing import Any
 
 import pytest
 
-from pytest_sai3.scenario import TOP_KEYS, Scenario, load_scenarios
 from pytest_sai3.errors import Sai3Failure, Sai3Warning
+from pytest_sai3.scenario import TOP_KEYS, Scenario, load_scenarios
 from pytest_sai3.yamlfile import ConfigError, load_documents
+
+# Keys common in other YAML files too (a conda environment.yml has a name, a GitHub
+# action a description): alone they do not make a file a scenario.
+GENERIC_KEYS = frozenset(
+    ("name", "description", "tags", "target", "client", "storage", "seed", "rounds")
+)
+SCENARIO_KEYS = frozenset(TOP_KEYS) - GENERIC_KEYS
 
 
 def is_scenario_document(path: Path) -> bool:
@@ -24,7 +31,7 @@ def is_scenario_document(path: Path) -> bool:
     except ConfigError:
         return True
     return any(
-        isinstance(doc, dict) and any(key in doc for key in TOP_KEYS)
+        isinstance(doc, dict) and any(key in doc for key in SCENARIO_KEYS)
         for doc, _ in documents
     )
 
@@ -41,7 +48,9 @@ class ScenarioFile(pytest.File):
         for scenario in scenarios:
             self._report_warnings(scenario, state.strict)
             item = ScenarioItem.from_parent(
-                self, name=scenario.item_name, callobj=_scenario_test,
+                self,
+                name=scenario.item_name,
+                callobj=_scenario_test,
                 scenario=scenario,
             )
             for tag in scenario.tags:
@@ -54,17 +63,25 @@ class ScenarioFile(pytest.File):
     def _report_warnings(self, scenario: Scenario, strict: bool) -> None:
         for warning in scenario.warnings:
             if strict:
-                raise ConfigError(warning.path, warning.line, warning.key,
-                                  warning.message + " (--sai3-strict)")
+                raise ConfigError(
+                    warning.path,
+                    warning.line,
+                    warning.key,
+                    warning.message + " (--sai3-strict)",
+                )
             warnings.warn_explicit(
-                Sai3Warning(warning.render()), Sai3Warning, str(warning.path),
+                Sai3Warning(warning.render()),
+                Sai3Warning,
+                str(warning.path),
                 warning.line,
             )
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
-                     style: Any = None) -> Any:
-        if isinstance(excinfo.value, ConfigError):
-            return excinfo.value.render()
+    def repr_failure(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> Any:
+        # Our own warnings, made errors with -W error, read like --sai3-strict ones.
+        if isinstance(excinfo.value, ConfigError | Sai3Warning):
+            return str(excinfo.value)
         return super().repr_failure(excinfo)
 
 
@@ -87,8 +104,9 @@ class ScenarioItem(pytest.Function):
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, max(self.scenario.line - 1, 0), f"scenario {self.name}"
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
-                     style: Any = None) -> Any:
+    def repr_failure(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> Any:
         if isinstance(excinfo.value, Sai3Failure):
             return excinfo.value.render()
         if isinstance(excinfo.value, ConfigError):

@@ -77,7 +77,7 @@ def parse_expect(top: Section, warnings: list[ConfigWarning]) -> Expect:
     block = Section.of(top.raw("expect"), top.path, "expect", top.line_of("expect"))
     distribution = None
     if block.has("distribution"):
-        distribution = _parse_distribution(block)
+        distribution = _parse_distribution(block, warnings)
     min_ops = min_mib = None
     if block.has("throughput"):
         tput = Section.of(
@@ -90,12 +90,14 @@ def parse_expect(top: Section, warnings: list[ConfigWarning]) -> Expect:
         min_mib = tput.number("min_mib_per_s", None, 0.0)
         warnings.extend(tput.unknown(("min_ops_per_s", "min_mib_per_s")))
     latency = _parse_latency(block) if block.has("latency") else ()
-    max_errors, max_pct = _parse_errors(block)
+    max_errors, max_pct = _parse_errors(block, warnings)
     warnings.extend(block.unknown(("distribution", "throughput", "latency", "errors")))
     return Expect(distribution, min_ops, min_mib, latency, max_errors, max_pct)
 
 
-def _parse_distribution(block: Section) -> DistributionGate:
+def _parse_distribution(
+    block: Section, warnings: list[ConfigWarning]
+) -> DistributionGate:
     raw = block.raw("distribution")
     gate = Section.of(
         raw, block.path, "expect.distribution", block.line_of("distribution")
@@ -124,7 +126,7 @@ def _parse_distribution(block: Section) -> DistributionGate:
             )
         shares = tuple(float(v) for v in values)
     op = gate.choice("op", "all", GATE_OPS)
-    gate.unknown(("tolerance", "shares", "op"))
+    warnings.extend(gate.unknown(("tolerance", "shares", "op")))
     assert tolerance is not None
     return DistributionGate(tolerance, shares, None if op == "all" else op)
 
@@ -164,16 +166,18 @@ def _as_ms(section: Section, key: str, value: Any) -> float:
     return seconds * 1000.0
 
 
-def _parse_errors(block: Section) -> tuple[int | None, float | None]:
+def _parse_errors(
+    block: Section, warnings: list[ConfigWarning]
+) -> tuple[int | None, float | None]:
     if not block.has("errors"):
         return None, None
     raw = block.raw("errors")
-    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
-        return raw, None
+    if not isinstance(raw, dict):
+        return block.integer("errors", None, 0), None
     errors = Section.of(raw, block.path, "expect.errors", block.line_of("errors"))
     max_errors = errors.integer("max", None, 0)
     max_pct = errors.number("max_pct", None, 0.0)
-    errors.unknown(("max", "max_pct"))
+    warnings.extend(errors.unknown(("max", "max_pct")))
     return max_errors, max_pct
 
 

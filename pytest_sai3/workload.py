@@ -1,0 +1,525 @@
+"""The op loop of one process: workers pick ops by weight until a bound is reached.
+
+Closed loop by default: ``concurrency`` workers each pick an op, run it and record
+its latency. With ``io_rate`` a scheduler sets the start times and workers take them
+from a queue, so latency is recorded both from the scheduled start and from the send.
+
+The loop knows the router and the pools it is given, nothing of how they were made:
+the engine runs it in its own process, and each worker process runs one of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pytest_sai3.dataset import Payloads, Pool, glob_regex, listing_for
+from pytest_sai3.endpoints.router import RequestError, Router
+from pytest_sai3.metrics import LatencyHistogram, RunMetrics
+from pytest_sai3.site import PlannedOp
+from pytest_sai3.sizes import bucket_index
+
+if TYPE_CHECKING:
+    from pytest_sai3.engine import RunResult
+    from pytest_sai3.scenario import Scenario
+
+log = logging.getLogger("pytest_sai3.workload")
+
+Progress = Callable[[dict[str, Any]], None]
+Key = tuple[str, "int | None"]
+
+#: At most this many error messages are kept per run.
+ERROR_SAMPLES = 10
+
+
+@dataclass
+class OpState:
+    """A workload op with what it draws from: its pool and its concurrency cap."""
+
+    planned: PlannedOp
+    pool: Pool | None = None
+    limit: asyncio.Semaphore | None = None
+    exhausted: bool = False
+    #: A read op whose pattern matched nothing before the run: the mix's own puts
+    #: fill its pool, and it sits out the draws until the first one lands.
+    fed_by_puts: bool = False
+
+
+@dataclass
+class Ledger:
+    """The keys a run created and deleted, so that cleanup removes the rest."""
+
+    created: list[Key] = field(default_factory=list)
+    dirs: list[Key] = field(default_factory=list)
+    deleted: set[str] = field(default_factory=set)
+
+    def to_clean(self) -> list[Key]:
+        """Created objects that the workload has not deleted already."""
+        return [item for item in self.created if item[0] not in self.deleted]
+
+    def absorb(self, other: Ledger) -> None:
+        """Add another process's keys."""
+        self.created.extend(other.created)
+        self.dirs.extend(other.dirs)
+        self.deleted.update(other.deleted)
+
+
+@dataclass
+class Coordination:
+    """How the op loop of one worker process hears of the others.
+
+    :param stopped: whether another process (or the parent) asked to stop.
+    :param add_error: count one error for the whole run; returns the run's total.
+    """
+
+    stopped: Callable[[], bool]
+    add_error: Callable[[], int]
+
+
+class OpLoop:
+    """The op loop of one process, for one round.
+
+    Ops are recorded in :attr:`metrics`, a fresh :class:`RunMetrics` the caller adds
+    to the run's totals; run-level facts (stop reason, errors seen, listings) go to
+    ``result``.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        router: Router,
+        states: list[OpState],
+        result: RunResult,
+        ledger: Ledger,
+        *,
+        seed: int,
+        token: str,
+        progress: Progress | None = None,
+        coordination: Coordination | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.router = router
+        self.states = states
+        self.result = result
+        self.ledger = ledger
+        self.seed = seed
+        self.token = token
+        self.progress = progress
+        self.coordination = coordination
+        self.metrics = RunMetrics()
+        self.handling = scenario.error_handling
+        self.payloads = Payloads(max_object_size(scenario), random.Random(seed + 1))
+        self.issued = 0
+        self.errors = 0
+        self.stop = False
+        self.warming = scenario.warmup > 0
+        self.start = 0.0
+        self.deadline: float | None = None
+        self.counter = itertools.count()
+        self.feeds = _put_feeds(states, scenario.dynamic_put_pool)
+
+    async def run(self) -> None:
+        """Run until a bound is reached, then hand the endpoint counters over."""
+        loop = asyncio.get_running_loop()
+        self.start = loop.time()
+        if self.scenario.duration is not None:
+            self.deadline = self.start + self.scenario.warmup + self.scenario.duration
+        helpers = self._helpers()
+        queue = self._queue(helpers)
+        workers = [
+            asyncio.create_task(self._worker(number, queue))
+            for number in range(self.scenario.concurrency)
+        ]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            self.stop = True
+            for task in [*workers, *helpers]:
+                task.cancel()
+            await asyncio.gather(*workers, *helpers, return_exceptions=True)
+
+        measured_from = self.start + self.scenario.warmup
+        self.metrics.elapsed_s = max(loop.time() - measured_from, 1e-9)
+        self.metrics.endpoints = self.router.reset_stats()
+        self._note_stop()
+
+    def _helpers(self) -> list[asyncio.Task[None]]:
+        helpers = [asyncio.create_task(self._sample())]
+        if self.warming:
+            helpers.append(asyncio.create_task(self._end_warmup()))
+        if self.coordination is not None:
+            helpers.append(asyncio.create_task(self._watch(self.coordination)))
+        return helpers
+
+    def _queue(
+        self, helpers: list[asyncio.Task[None]]
+    ) -> asyncio.Queue[float | None] | None:
+        rate = self.scenario.io_rate
+        if rate is None or not rate.iops:
+            return None
+        queue: asyncio.Queue[float | None] = asyncio.Queue()
+        schedule = self._schedule(queue, rate.iops, rate.distribution)
+        helpers.append(asyncio.create_task(schedule))
+        return queue
+
+    async def _end_warmup(self) -> None:
+        await asyncio.sleep(self.scenario.warmup)
+        # No await between the flag and the reset: an op is counted exactly when
+        # its first request lands in the fresh endpoint counters.
+        self.warming = False
+        self.router.reset_stats()
+
+    async def _watch(self, coordination: Coordination) -> None:
+        while not self.stop:
+            if coordination.stopped():
+                self.stop = True
+                self.result.stop_reason = self.result.stop_reason or "stopped"
+                return
+            await asyncio.sleep(0.02)
+
+    def _note_stop(self) -> None:
+        ops = self.scenario.ops
+        if not self.result.stop_reason:
+            if ops is not None and self.issued >= ops:
+                self.result.stop_reason = f"op count reached ({ops})"
+            else:
+                self.result.stop_reason = "duration reached"
+        for state in self.states:
+            if state.exhausted and state.planned.op.kind == "delete":
+                note = (
+                    f"the delete pool of {state.planned.op.path!r} was exhausted: "
+                    "later ops ran the rest of the mix"
+                )
+                if note not in self.result.notes:
+                    self.result.notes.append(note)
+
+    def _may_start(self) -> bool:
+        """Whether a worker may start one more op (stop, deadline, op budget)."""
+        if self.stop:
+            return False
+        now = asyncio.get_running_loop().time()
+        if self.deadline is not None and now >= self.deadline:
+            return False
+        ops = self.scenario.ops
+        return self.warming or ops is None or self.issued < ops
+
+    def _choose(self, rng: random.Random) -> OpState | None:
+        live = [s for s in self.states if not s.exhausted and s.planned.op.weight > 0]
+        if not live:
+            return None
+        weights = list(itertools.accumulate(s.planned.op.weight for s in live))
+        return rng.choices(live, cum_weights=weights)[0]
+
+    async def _schedule(
+        self, queue: asyncio.Queue[float | None], iops: float, distribution: str
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        rng = random.Random(self.seed + 2)
+        due = loop.time()
+        # Lateness never accumulates: each start time is computed from the last
+        # one, not from when the sleep ended.
+        while not self.stop:
+            due += _gap(rng, iops, distribution)
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if self.deadline is not None and due >= self.deadline:
+                break
+            queue.put_nowait(due)
+        for _ in range(self.scenario.concurrency):
+            queue.put_nowait(None)
+
+    async def _worker(
+        self, number: int, queue: asyncio.Queue[float | None] | None
+    ) -> None:
+        rng = random.Random(self.seed * 1009 + number)
+        loop = asyncio.get_running_loop()
+        while True:
+            scheduled = None
+            if queue is not None:
+                scheduled = await queue.get()
+                if scheduled is None:
+                    return
+            if not self._may_start():
+                self.stop = self.stop or queue is not None
+                return
+            state = self._choose(rng)
+            if state is None:
+                self.result.stop_reason = "every op's pool is exhausted"
+                self.stop = True
+                return
+            start = loop.time() if scheduled is None else scheduled
+            await self._run_op(state, rng, start)
+            if self.stop:
+                return
+
+    async def _run_op(
+        self, state: OpState, rng: random.Random, scheduled: float
+    ) -> None:
+        limit = state.limit
+        if limit is not None:
+            await limit.acquire()
+        try:
+            counted = not self.warming
+            if counted and not self._take_budget():
+                return
+            await self._measure(state, rng, scheduled, counted)
+        finally:
+            if limit is not None:
+                limit.release()
+
+    def _take_budget(self) -> bool:
+        ops = self.scenario.ops
+        if ops is not None and self.issued >= ops:
+            return False
+        self.issued += 1
+        return True
+
+    async def _measure(
+        self, state: OpState, rng: random.Random, scheduled: float, counted: bool
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        sent = loop.time()
+        try:
+            kind, nbytes, size, retries, error = await self._attempt(state, rng)
+        except _Exhausted:
+            self.issued -= counted
+            return
+        end = loop.time()
+        if not counted:
+            return
+
+        stats = self.metrics.op(kind)
+        stats.record_retry(retries)
+        if error is not None:
+            stats.record_error(error.kind)
+            self._on_error(kind, state, error)
+            return
+        stats.record(int((end - sent) * 1e6), nbytes, bucket_index(size))
+        if self.scenario.io_rate is not None and self.scenario.io_rate.iops:
+            hist = self.result.scheduled.setdefault(kind, LatencyHistogram())
+            hist.record(int((end - scheduled) * 1e6))
+
+    def _on_error(self, kind: str, state: OpState, error: RequestError) -> None:
+        self.errors += 1
+        total = self.errors
+        if self.coordination is not None:
+            total = self.coordination.add_error()
+        if len(self.result.error_samples) < ERROR_SAMPLES:
+            self.result.error_samples.append(f"{kind} {state.planned.op.path}: {error}")
+        limit = self.handling.max_total_errors
+        if limit > 0 and total >= limit and not self.result.aborted:
+            self.stop = True
+            self.result.aborted = (
+                f"max_total_errors reached: {total} errors "
+                f"(error_handling.max_total_errors={limit})"
+            )
+            self.result.stop_reason = "max_total_errors reached"
+
+    async def _attempt(
+        self, state: OpState, rng: random.Random
+    ) -> tuple[str, int, int, int, RequestError | None]:
+        kind = state.planned.op.kind
+        retries = 0
+        delay = self.handling.initial_retry_delay_ms / 1000
+        ceiling = self.handling.max_retry_delay_ms / 1000
+        while True:
+            try:
+                nbytes, size = await self._execute(state, rng)
+                return kind, nbytes, size, retries, None
+            except _Exhausted:
+                raise
+            except RequestError as err:
+                if (
+                    not self.handling.retry_on_error
+                    or retries >= self.handling.max_retries
+                    or self.stop
+                ):
+                    return kind, 0, 0, retries, err
+            retries += 1
+            jitter = 1 + rng.uniform(-1, 1) * self.handling.retry_jitter_factor
+            await asyncio.sleep(min(delay, ceiling) * jitter)
+            delay *= self.handling.retry_backoff_multiplier
+
+    async def _execute(self, state: OpState, rng: random.Random) -> tuple[int, int]:
+        kind = state.planned.op.kind
+        if kind == "get":
+            key, endpoint = _pool(state).pick(rng)
+            data, _ = await self.router.get(key, endpoint)
+            return len(data), len(data)
+        if kind == "put":
+            return await self._put(state, rng)
+        if kind == "stat":
+            key, endpoint = _pool(state).pick(rng)
+            await self.router.stat(key, endpoint)
+            return 0, 0
+        if kind == "delete":
+            await self._delete(state, rng)
+            return 0, 0
+        if kind == "list":
+            prefix, recursive = listing_for(state.planned.key)
+            entries = await self.router.list(prefix, recursive)
+            self.result.list_items += len(entries)
+            return 0, 0
+        if kind == "mkdir":
+            key = self._new_key(state.planned.key, "dir")
+            endpoint = await self.router.mkdir(key)
+            self.ledger.dirs.append((key, self._held(endpoint)))
+            return 0, 0
+        await self._rmdir(state, rng)
+        return 0, 0
+
+    async def _put(self, state: OpState, rng: random.Random) -> tuple[int, int]:
+        op = state.planned.op
+        assert op.size is not None
+        size = op.size.draw(rng)
+        key = self._new_key(state.planned.key, "obj")
+        payload = self.payloads.make(
+            size, rng, "random", op.dedup_factor, op.compress_factor
+        )
+        endpoint = await self.router.put(key, payload)
+        held = self._held(endpoint)
+        self.ledger.created.append((key, held))
+        if self.scenario.dynamic_put_pool:
+            self._grow_read_pools(key, held)
+        self._feed_pools(key, held)
+        return size, size
+
+    async def _delete(self, state: OpState, rng: random.Random) -> None:
+        pool = _pool(state)
+        if not pool:
+            state.exhausted = True
+            raise _Exhausted
+        # The key leaves the pool when its delete is issued, so no later op of
+        # this process targets an object that is gone.
+        key, endpoint = pool.take(rng)
+        if not pool:
+            state.exhausted = True
+        await self.router.delete(key, endpoint)
+        self.ledger.deleted.add(key)
+
+    async def _rmdir(self, state: OpState, rng: random.Random) -> None:
+        dirs = self.ledger.dirs
+        if not dirs:
+            state.exhausted = True
+            raise _Exhausted
+        key, endpoint = dirs.pop(rng.randrange(len(dirs)))
+        await self.router.rmdir(key, state.planned.op.recursive, endpoint)
+
+    def _held(self, endpoint: int) -> int | None:
+        return endpoint if self.router.isolated else None
+
+    def _new_key(self, path: str, stem: str) -> str:
+        base = path.rstrip("/")
+        base = f"{base}/" if base else ""
+        return f"{base}{stem}_{self.token}{next(self.counter):08x}"
+
+    def _grow_read_pools(self, key: str, endpoint: int | None) -> None:
+        for state in self.states:
+            if state.planned.op.kind in ("get", "stat") and state.pool is not None:
+                directory = state.planned.key
+                if directory.endswith("/") and key.startswith(directory):
+                    state.pool.add(key, endpoint)
+
+    def _feed_pools(self, key: str, endpoint: int | None) -> None:
+        fed: set[int] = set()
+        for state, matches in self.feeds:
+            if state.pool is not None and matches(key):
+                # Read ops on one pattern share one pool: add the key once.
+                if id(state.pool) not in fed:
+                    state.pool.add(key, endpoint)
+                    fed.add(id(state.pool))
+                state.exhausted = False
+
+    async def _sample(self) -> None:
+        interval = self.scenario.perf_log.interval if self.scenario.perf_log else 1.0
+        loop = asyncio.get_running_loop()
+        last_ops = 0
+        while True:
+            await asyncio.sleep(interval)
+            now = loop.time()
+            total = self.metrics.total_ops
+            row = {
+                "elapsed_s": now - self.start,
+                "ops": total - last_ops,
+                "total_ops": total,
+                "errors": self.metrics.total_errors,
+                "ops_per_s": (total - last_ops) / interval,
+                "left_s": (self.deadline - now) if self.deadline else None,
+            }
+            last_ops = total
+            self.result.perf_log.append(row)
+            if self.progress is not None:
+                self.progress(row)
+
+
+def _gap(rng: random.Random, iops: float, distribution: str) -> float:
+    """Seconds to the next scheduled start, for an aggregate rate of ``iops``."""
+    if distribution == "exponential":
+        return rng.expovariate(iops)
+    if distribution == "uniform":
+        return rng.uniform(0.0, 2.0 / iops)
+    return 1.0 / iops
+
+
+def _pool(state: OpState) -> Pool:
+    assert state.pool is not None
+    return state.pool
+
+
+def _put_feeds(
+    states: list[OpState], dynamic_put_pool: bool
+) -> list[tuple[OpState, Callable[[str], bool]]]:
+    """Ops whose pools the objects written by the workload's puts join.
+
+    Delete ops: objects this run writes are live objects nobody else reads, so
+    deleting them is safe; without them a delete pool runs dry and the mix drifts
+    from its weights. With ``dynamic_put_pool`` new objects are read too, so
+    deletes leave them alone. Read ops that matched nothing before the run
+    (``fed_by_puts``) read what the puts write.
+    """
+    feeds = []
+    for state in states:
+        kind = state.planned.op.kind
+        deletes = kind == "delete" and not dynamic_put_pool
+        if state.pool is not None and (deletes or state.fed_by_puts):
+            feeds.append((state, matcher(state.planned.key)))
+    return feeds
+
+
+def fed_by_puts(planned: PlannedOp, ops: tuple[PlannedOp, ...]) -> bool:
+    """Whether some put of the mix writes keys that a read op's pattern matches."""
+    matches = matcher(planned.key)
+    return any(
+        other.op.kind == "put" and matches(f"{other.key.rstrip('/')}/obj_0")
+        for other in ops
+    )
+
+
+def matcher(path: str) -> Callable[[str], bool]:
+    """A test of whether a key falls under an op path (glob, prefix or exact key)."""
+    if "*" in path:
+        regex: re.Pattern[str] = glob_regex(path)
+        return lambda key: regex.match(key) is not None
+    if path.endswith("/") or not path:
+        return lambda key: key.startswith(path) and "/" not in key[len(path) :]
+    return lambda key: key == path
+
+
+def max_object_size(scenario: Scenario) -> int:
+    """The largest object a scenario writes (for the payload buffer)."""
+    sizes = [op.size.max_size for op in scenario.workload if op.size]
+    if scenario.prepare:
+        sizes += [e.size.max_size for e in scenario.prepare.ensure_objects]
+    return max(sizes, default=4096)
+
+
+class _Exhausted(RequestError):
+    def __init__(self) -> None:
+        super().__init__("pool_exhausted", -1, RuntimeError("pool exhausted"))
