@@ -247,9 +247,20 @@ class StatusLine:
             and config.get_verbosity() >= 0
             else None
         )
+        # While an item runs, pytest captures the output file descriptors: a line
+        # for the terminal is written with capturing suspended, as live logs are.
+        self._capture = config.pluginmanager.get_plugin("capturemanager")
         self._name = name
         self._shown = False
         self._last = 0.0
+
+    def _write(self, text: str) -> None:
+        assert self._tr is not None
+        if self._capture is None:
+            self._tr.write(text, flush=True)
+            return
+        with self._capture.global_and_fixture_disabled():
+            self._tr.write(text, flush=True)
 
     def update(self, row: dict[str, Any]) -> None:
         """Show the latest figures."""
@@ -262,11 +273,11 @@ class StatusLine:
             f"sai3 {self._name}: {row['elapsed_s']:.0f}s{left_text}, "
             f"{row['ops_per_s']:.0f} ops/s, {row['errors']} errors"
         )
-        self._tr.write("\r" + text.ljust(79)[:79], flush=True)
+        self._write("\r" + text.ljust(79)[:79])
         self._shown = True
 
     def clear(self) -> None:
         """Remove the status line."""
         if self._tr is not None and self._shown:
-            self._tr.write("\r" + " " * 79 + "\r", flush=True)
+            self._write("\r" + " " * 79 + "\r")
             self._shown = False
