@@ -187,3 +187,81 @@ def test_s3_configs_run_through_a_site_file(
     for path in pytester.path.rglob("*"):
         if path.is_file():
             assert secret not in path.read_text(errors="replace"), path
+
+
+@pytest.mark.parametrize("name", sorted(HEAVY))
+def test_heavy_configs_dry_run(pytester: pytest.Pytester, name: str) -> None:
+    result = pytester.runpytest(
+        str(CONFIGS / name),
+        "--sai3-dry-run",
+        "-p",
+        "no:cacheprovider",
+        "-W",
+        f"default::{Sai3Warning.__module__}.{Sai3Warning.__name__}",
+    )
+
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        ["endpoints (8, from multi_endpoint)*", "prepare: 10000 objects under*"]
+    )
+
+
+@pytest.fixture
+def nfs_mounts(tmp_path: Path) -> Iterator[None]:
+    """/mnt/nfs1 ... /mnt/nfs8 as eight views of one folder (one export)."""
+    links = [Path(f"/mnt/nfs{n}") for n in range(1, 9)]
+    for link in links:
+        if link.exists() or link.is_symlink():
+            pytest.fail(
+                f"{link} exists already: this test only writes where it creates"
+            )
+    for link in links:
+        link.symlink_to(tmp_path, target_is_directory=True)
+    try:
+        yield
+    finally:
+        for link in links:
+            link.unlink()
+
+
+@pytest.mark.heavy
+@pytest.mark.usefixtures("nfs_mounts")
+def test_heavy_nfs_config_runs_as_is(pytester: pytest.Pytester) -> None:
+    result, figures = run_config(pytester, CONFIGS / "multi_endpoint_nfs.yaml")
+
+    assert result.ret == 0, result.stdout.str()[-3000:]
+    [entry] = figures
+    check_counts(entry)
+    assert entry["prepare"]["bytes_written"] == 10000 * 4194304
+
+
+@pytest.mark.heavy
+def test_heavy_s3_config_runs_as_is(
+    pytester: pytest.Pytester, seaweed_shared: SeaweedCluster, tmp_path: Path
+) -> None:
+    urls = seaweed_shared.endpoint_urls
+    seaweed_shared.create_bucket("bucket")
+    site = {
+        "credentials": {
+            "access_key_id": seaweed_shared.access_key,
+            "secret_access_key": seaweed_shared.secret_key,
+        },
+        # Eight endpoints of the config onto four gateways, two each.
+        "endpoint_map": {
+            f"s3://127.0.1.{10 + n}:9000/": f"s3://{urls[n % 4].split('://')[1]}/"
+            for n in range(8)
+        },
+    }
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(site))
+    try:
+        result, figures = run_config(
+            pytester, CONFIGS / "multi_endpoint_global.yaml", f"--sai3-config={path}"
+        )
+    finally:
+        seaweed_shared.delete_bucket("bucket")
+
+    assert result.ret == 0, result.stdout.str()[-3000:]
+    [entry] = figures
+    check_counts(entry)
+    assert entry["prepare"]["bytes_written"] == 10000 * 1048576
