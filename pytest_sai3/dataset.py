@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pytest_sai3.endpoints.router import RequestError, Router
 from pytest_sai3.metrics import RunMetrics
 from pytest_sai3.scenario import DirectoryTree, EnsureObjects
-from pytest_sai3.sizes import bucket_index, index_rng
+from pytest_sai3.sizes import bucket_index, index_rng, parse_size_spec
 
 log = logging.getLogger("pytest_sai3.dataset")
 
@@ -424,3 +424,58 @@ async def cleanup(
 def run_token() -> str:
     """A short random token that makes this run's new keys unique."""
     return os.urandom(4).hex()
+
+
+@dataclass
+class Dataset:
+    """Objects prepared for a Python test (see the ``sai3_dataset`` fixture).
+
+    :param keys: the key of each object, by index (``prepared-NNNNNNNN.dat``).
+    :param sizes: the size of each object, by index, as the size spec drew it.
+    :param created: the objects this call wrote (the rest existed already).
+    """
+
+    base: str
+    keys: list[str]
+    sizes: list[int]
+    created: list[tuple[str, int | None]]
+
+
+async def prepare_dataset(
+    router: Router,
+    base: str,
+    count: int,
+    size: object = 4096,
+    *,
+    fill: str = "random",
+    seed: int = 0,
+    concurrency: int = 16,
+) -> Dataset:
+    """Create ``count`` objects under ``base`` as a scenario's prepare would.
+
+    Names, sizes (per index, from the size spec and the seed) and placement are
+    prepare's; objects that exist already are kept and not rewritten.
+
+    :param size: a size spec: bytes, a size string such as ``4KiB``, or a
+        distribution mapping.
+    :raises RuntimeError: when a put fails.
+    """
+    spec = EnsureObjects(base, count, parse_size_spec(size), fill)
+    payloads = Payloads(spec.size.max_size, random.Random(seed))
+    outcome = await prepare_pool(
+        router,
+        spec,
+        base,
+        prefix=PREPARED,
+        seed=seed,
+        concurrency=concurrency,
+        payloads=payloads,
+    )
+    if outcome.errors:
+        raise RuntimeError(
+            f"preparing {count} objects under {base!r} failed: {outcome.errors[0]}"
+        )
+    keys = [object_name(base, PREPARED, i) for i in range(count)]
+    label = f"{base}|{PREPARED}"
+    sizes = [spec.size.draw(index_rng(seed, label, i)) for i in range(count)]
+    return Dataset(base, keys, sizes, outcome.created_keys)

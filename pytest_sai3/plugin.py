@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from pytest_sai3.collect import ScenarioFile
     from pytest_sai3.embedded import EmbeddedStorage
+    from pytest_sai3.endpoints.multifs import MultiEndpointFileSystem
     from pytest_sai3.report import ScenarioReport
     from pytest_sai3.site import Site
 
@@ -240,17 +241,71 @@ def sai3_embedded(pytestconfig: pytest.Config) -> Iterator[EmbeddedStorage]:
 
 
 @pytest.fixture
-def sai3_filesystem(sai3_embedded: EmbeddedStorage) -> Any:
-    """A multi-endpoint fsspec filesystem over the site's (or embedded) endpoints.
+def sai3_filesystem(
+    request: pytest.FixtureRequest, pytestconfig: pytest.Config
+) -> Iterator[MultiEndpointFileSystem]:
+    """A multi-endpoint fsspec filesystem over the site's endpoints.
 
-    Every request goes through one router: ``fs.router.stats`` holds per-endpoint
-    counts.
+    The endpoints are the site file's (``--sai3-config``, ``--sai3-endpoints``),
+    else ``S3_ENDPOINT_URIS``, else the embedded S3 storage, under a prefix of the
+    test's own. Every request goes through one router: ``fs.router.stats`` holds
+    the per-endpoint counts.
     """
+    from pytest_sai3.embedded import embedded_storage
     from pytest_sai3.endpoints.multifs import MultiEndpointFileSystem
+    from pytest_sai3.site import env_endpoints
 
-    endpoints = sai3_embedded.endpoints("s3", "shared", "fixture")
+    state = pytestconfig.stash[STATE]
+    site = state.site
+    endpoints = [site.map_uri(uri) for uri in site.endpoints] or env_endpoints()
+    credentials = site.credentials
+    if not endpoints:
+        store = embedded_storage(state)
+        endpoints = store.endpoints(
+            "s3", site.namespace or "shared", request.node.nodeid
+        )
+        credentials = store.credentials
     fs = MultiEndpointFileSystem(
-        endpoints=endpoints, credentials=sai3_embedded.credentials
+        endpoints=endpoints,
+        strategy=site.strategy or "round_robin",
+        namespace=site.namespace or "shared",
+        credentials=credentials,
+        client=site.client,
     )
     yield fs
     fs.close()
+
+
+@pytest.fixture
+def sai3_dataset(sai3_filesystem: MultiEndpointFileSystem) -> Iterator[Any]:
+    """A factory that prepares objects as a scenario's prepare does.
+
+    ``sai3_dataset(count, size="4KiB", base="data/", fill="random", seed=0)``
+    writes ``base/prepared-NNNNNNNN.dat`` through ``sai3_filesystem``'s router
+    (sizes per index from the size spec and seed; existing objects are kept) and
+    returns a :class:`~pytest_sai3.dataset.Dataset` with the keys and sizes. The
+    objects it created are deleted at teardown; those that existed are not.
+    """
+    from fsspec.asyn import sync
+
+    from pytest_sai3.dataset import Dataset, cleanup, prepare_dataset
+
+    fs = sai3_filesystem
+    made: list[Dataset] = []
+
+    def make(
+        count: int,
+        size: object = 4096,
+        base: str = "data/",
+        fill: str = "random",
+        seed: int = 0,
+    ) -> Dataset:
+        dataset: Dataset = sync(
+            fs.loop, prepare_dataset, fs.router, base, count, size, fill=fill, seed=seed
+        )
+        made.append(dataset)
+        return dataset
+
+    yield make
+    created = [key for dataset in made for key in dataset.created]
+    sync(fs.loop, cleanup, fs.router, created, "tolerant", 16)
