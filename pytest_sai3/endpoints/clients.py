@@ -437,11 +437,12 @@ def make_backend(
     try:
         cls = fsspec.get_filesystem_class(spec.scheme)
     except (ImportError, ValueError) as err:
-        package = EXTRA_PACKAGES.get(spec.scheme)
-        if package:
+        needed = EXTRA_PACKAGES.get(spec.scheme)
+        if needed:
+            package, extra = needed
             raise MissingPackage(
                 f"{spec.uri}: the {spec.scheme}:// scheme needs {package}: "
-                f"pip install {package}"
+                f"pip install {package} (or 'pytest-sai3[{extra}]')"
             ) from None
         raise MissingPackage(
             f"{spec.uri}: no fsspec filesystem for {spec.scheme}:// ({err})"

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 
 _HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9.\-]+|\[[0-9a-fA-F:]+\]):(?P<port>\d+)$")
 
+#: The package each scheme needs, and the extra of ours that installs it.
 EXTRA_PACKAGES = {
-    "az": "adlfs",
-    "abfs": "adlfs",
-    "gs": "gcsfs",
-    "gcs": "gcsfs",
-    "s3": "s3fs",
+    "az": ("adlfs", "azure"),
+    "abfs": ("adlfs", "azure"),
+    "gs": ("gcsfs", "gcs"),
+    "gcs": ("gcsfs", "gcs"),
+    "s3": ("s3fs", "s3"),
 }
 
 
