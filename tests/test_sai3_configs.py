@@ -236,30 +236,29 @@ def test_heavy_nfs_config_runs_as_is(pytester: pytest.Pytester) -> None:
 
 
 @pytest.mark.heavy
-def test_heavy_s3_config_runs_as_is(
-    pytester: pytest.Pytester, seaweed_shared: SeaweedCluster, tmp_path: Path
-) -> None:
-    urls = seaweed_shared.endpoint_urls
-    seaweed_shared.create_bucket("bucket")
-    site = {
-        "credentials": {
-            "access_key_id": seaweed_shared.access_key,
-            "secret_access_key": seaweed_shared.secret_key,
-        },
-        # Eight endpoints of the config onto four gateways, two each.
-        "endpoint_map": {
-            f"s3://127.0.1.{10 + n}:9000/": f"s3://{urls[n % 4].split('://')[1]}/"
-            for n in range(8)
-        },
-    }
-    path = tmp_path / "site.yaml"
-    path.write_text(yaml.safe_dump(site))
+@pytest.mark.usefixtures("weed_path")
+def test_heavy_s3_config_runs_as_is(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    # Eight endpoints in the config: one store behind eight gateways of its own.
+    cluster = SeaweedCluster.shared(tmp_path / "seaweed", gateways=8)
     try:
+        cluster.create_bucket("bucket")
+        site = {
+            "credentials": {
+                "access_key_id": cluster.access_key,
+                "secret_access_key": cluster.secret_key,
+            },
+            "endpoint_map": {
+                f"s3://127.0.1.{10 + n}:9000/": f"s3://{url.split('://')[1]}/"
+                for n, url in enumerate(cluster.endpoint_urls)
+            },
+        }
+        path = tmp_path / "site.yaml"
+        path.write_text(yaml.safe_dump(site))
         result, figures = run_config(
             pytester, CONFIGS / "multi_endpoint_global.yaml", f"--sai3-config={path}"
         )
     finally:
-        seaweed_shared.delete_bucket("bucket")
+        cluster.stop()
 
     assert result.ret == 0, result.stdout.str()[-3000:]
     [entry] = figures
