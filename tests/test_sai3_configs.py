@@ -133,15 +133,53 @@ def file_layout(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[None
                 shutil.rmtree(path, ignore_errors=True)
 
 
+def files_under(folders: list[Path]) -> tuple[int, int]:
+    """How many regular files the folders hold, and their bytes (links followed)."""
+    count = size = 0
+    for folder in folders:
+        for path in folder.rglob("*"):
+            if path.is_file():
+                count += 1
+                size += path.stat().st_size
+    return count, size
+
+
+def op_count(phase: dict[str, Any], op: str) -> int:
+    stats = phase["ops"].get(op)
+    return 0 if stats is None else int(stats["count"])
+
+
+def check_disk(entry: dict[str, Any], folders: list[Path], cleaned: bool) -> None:
+    """The files left on disk agree with the run's own counts."""
+    prepare, workload = entry["prepare"], entry["workload"]
+    count, size = files_under(folders)
+    if cleaned:
+        # The folders did not exist before the run: cleanup leaves nothing.
+        assert (count, size) == (0, 0)
+        return
+    puts = op_count(prepare, "put") + op_count(workload, "put")
+    assert count == puts - op_count(workload, "delete")
+    if not op_count(workload, "delete"):
+        assert size == prepare["bytes_written"] + workload["bytes_written"]
+
+
 @pytest.mark.parametrize("name", sorted(FILE_CONFIGS))
 @pytest.mark.usefixtures("file_layout")
-def test_file_config_runs_as_is(pytester: pytest.Pytester, name: str) -> None:
+def test_file_config_runs_as_is(
+    pytester: pytest.Pytester, name: str, tmp_path: Path
+) -> None:
     result, figures = run_config(pytester, CONFIGS / name)
 
     assert result.ret == 0, result.stdout.str()[-3000:]
     assert figures, "no benchmark figures"
+    config = yaml.safe_load((CONFIGS / name).read_text())
+    cleaned = bool((config.get("prepare") or {}).get("cleanup"))
+    folders = (
+        [Path(f) for f in FILE_CONFIGS[name]] if FILE_CONFIGS[name] else [tmp_path]
+    )
     for entry in figures:
         check_counts(entry)
+        check_disk(entry, folders, cleaned)
 
 
 @pytest.fixture(scope="module")
