@@ -11,6 +11,7 @@ import os
 import pty
 import re
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -300,3 +301,43 @@ def run_on_a_terminal(command: list[str], cwd: Path) -> str:
     process.wait(timeout=10)
     os.close(leader)
     return b"".join(chunks).decode(errors="replace")
+
+
+def test_a_distribution_gate_per_op_type(pytester: pytest.Pytester) -> None:
+    gates = "expect:\n  distribution: {tolerance: 8, op: get}\n  errors: 0\n"
+    path = write_scenario(pytester, gates)
+
+    result = pytester.runpytest(str(path), "-v", "-p", "no:cacheprovider")
+
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["get share file://*/ep1/*25.0% ± 8*ok"])
+
+
+def test_ctrl_c_still_writes_the_results(pytester: pytest.Pytester) -> None:
+    endpoints = ", ".join(shared_endpoints(pytester.path))
+    text = SCENARIO.format(ops=1000000, endpoints=endpoints, extra="")
+    text = text.replace("ops: 1000000", "duration: 60s\nio_rate: {iops: 200}")
+    path = pytester.makefile(".yaml", long=text)
+    out = pytester.path / "out"
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(path),
+        f"--sai3-results={out}",
+        "-p",
+        "no:cacheprovider",
+    ]
+    process = subprocess.Popen(
+        command, cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    time.sleep(4)
+    process.send_signal(signal.SIGINT)
+    said = process.communicate(timeout=60)[0].decode()
+
+    assert "KeyboardInterrupt" in said
+    [summary] = out.rglob("summary.json")
+    figures = json.loads(summary.read_text())
+    ops = figures["workload"]["total_ops"]
+    assert 100 < ops < 1000, ops
+    assert (summary.parent / "workload_results.tsv").read_text().count("\n") > 1
