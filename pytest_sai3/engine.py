@@ -285,6 +285,7 @@ class Engine:
             pools = [(p, PREPARED) for p in self.plan.pools]
             if has_delete_with_reads(self.scenario):
                 pools += [(p, DELETABLE) for p in self.plan.pools]
+            failures: list[str] = []
             for planned, prefix in pools:
                 outcome = await prepare_pool(
                     router,
@@ -304,9 +305,26 @@ class Engine:
                 result.existed += outcome.existed
                 self.ledger.created.extend(outcome.created_keys)
                 result.error_samples.extend(outcome.errors[:5])
+                failures += outcome.errors
+            if failures:
+                self._note_failed_puts(failures, result)
             if result.created and prepare.post_prepare_delay:
                 await asyncio.sleep(prepare.post_prepare_delay)
         return await self._resolve(router, result.prepare)
+
+    def _note_failed_puts(self, failures: list[str], result: RunResult) -> None:
+        """Say in the notes that prepare could not create some objects, and why.
+
+        The run goes on with the objects that exist; the failed puts are the
+        prepare phase's errors, charged to their endpoints.
+        """
+        kinds = result.prepare.op("put").errors
+        counted = ", ".join(f"{kind} x{count}" for kind, count in kinds.items())
+        first = failures[0].splitlines()[0]
+        result.notes.append(
+            f"prepare: {len(failures)} objects not created ({counted}); "
+            f"first error: {first}"
+        )
 
     def _limit(self, planned: PlannedOp) -> asyncio.Semaphore | None:
         cap = planned.op.concurrency

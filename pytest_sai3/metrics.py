@@ -547,11 +547,17 @@ class RunMetrics:
         """Return the metrics as strict-JSON-safe data (no NaN or infinity).
 
         Holds derived figures for reports (rates, percentiles, the endpoints'
-        ``share_pct`` of requests and ``read_pct``/``write_pct`` of bytes) and the
-        encoded histograms that :meth:`from_dict` needs.
+        ``share_pct`` of requests, ``read_pct``/``write_pct`` of bytes, and
+        ``requests_per_s``/``mib_per_s`` over the phase's elapsed time) and the
+        encoded histograms that :meth:`from_dict` needs. An idle endpoint has
+        shares and rates of 0.0 and latencies of ``None``.
         """
         elapsed = _finite(self.elapsed_s)
         endpoints = [endpoint.to_dict() for endpoint in self.endpoints]
+        for row in endpoints:
+            moved = (row["bytes_read"] + row["bytes_written"]) / _MIB
+            row["requests_per_s"] = _rate(row["requests"], elapsed or 0.0)
+            row["mib_per_s"] = _rate(moved, elapsed or 0.0)
         for key, column in (
             ("share_pct", "requests"),
             ("read_pct", "bytes_read"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -45,6 +46,14 @@ def seaweed_isolated(
         lambda root: SeaweedCluster.isolated(root, stores=4),
         tmp_path_factory.mktemp("seaweed-isolated"),
     )
+
+
+@pytest.fixture
+def bucket(seaweed_shared: SeaweedCluster) -> Iterator[str]:
+    """A fresh bucket on the shared SeaweedFS, deleted afterwards."""
+    name = f"case-{secrets.token_hex(4)}"
+    yield name
+    seaweed_shared.delete_bucket(name)
 
 
 def _running(

@@ -13,20 +13,22 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import slowfile
 from helpers import (
+    Store,
     files_under,
+    listing_sizes,
     plan_from,
     run,
     s3_credentials,
     s3_endpoints,
     separate_dirs,
     shared_dirs,
+    spy,
 )
 
 from pytest_sai3.dataset import PoolError
@@ -35,7 +37,6 @@ from pytest_sai3.endpoints.uris import parse_endpoint
 from pytest_sai3.engine import Engine, RunResult
 from pytest_sai3.metrics import LatencyHistogram, RunMetrics, share_pct
 from pytest_sai3.runner import summary_of
-from pytest_sai3.servers import SeaweedCluster
 
 PERCENTILES = ("min_us", "p50_us", "p90_us", "p95_us", "p99_us", "p999_us", "max_us")
 FSSPEC_LISTING = (
@@ -43,14 +44,6 @@ FSSPEC_LISTING = (
     "with the protocol-prefixed root, so a slowfile:// listing loses its "
     "directories and 'data/*' matches nothing"
 )
-
-
-@dataclass
-class Store:
-    """Endpoints to run on, and what they need."""
-
-    uris: list[str]
-    credentials: Credentials | None = None
 
 
 def scenario(
@@ -72,36 +65,6 @@ def scenario(
             "ensure_objects": [{"base_uri": "data/", "count": count, "size_spec": size}]
         }
     return data
-
-
-def spy(engine: Engine, method: str) -> list[tuple[float, str]]:
-    """Record (start time, key) of every call of one router method."""
-    calls: list[tuple[float, str]] = []
-    original = getattr(engine.router, method)
-
-    async def recorded(key: str, *args: Any, **kwargs: Any) -> Any:
-        calls.append((time.monotonic(), key))
-        return await original(key, *args, **kwargs)
-
-    setattr(engine.router, method, recorded)
-    return calls
-
-
-def listing_sizes(engine: Engine) -> list[list[int]]:
-    """Record how many entries each endpoint's listings return."""
-    sizes: list[list[int]] = [[] for _ in engine.router.backends]
-    for index, backend in enumerate(engine.router.backends):
-        original = backend.list
-
-        async def recorded(
-            prefix: str, recursive: bool, _index: int = index, _list: Any = original
-        ) -> Any:
-            entries = await _list(prefix, recursive)
-            sizes[_index].append(len(entries))
-            return entries
-
-        backend.list = recorded  # type: ignore[method-assign]
-    return sizes
 
 
 def put_objects(store: Store, keys: list[str]) -> None:
@@ -127,14 +90,6 @@ def put_objects(store: Store, keys: list[str]) -> None:
 def assert_strict_json(result: RunResult) -> None:
     text = json.dumps(summary_of(result), allow_nan=False)
     json.loads(text, parse_constant=lambda c: pytest.fail(f"non-finite {c}"))
-
-
-@pytest.fixture
-def bucket(seaweed_shared: SeaweedCluster) -> Iterator[str]:
-    """A fresh bucket on the shared SeaweedFS, deleted afterwards."""
-    name = f"case-{secrets.token_hex(4)}"
-    yield name
-    seaweed_shared.delete_bucket(name)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ SeaweedFS on 127.0.0.1 with a bucket of the test's own.
 
 from __future__ import annotations
 
-import copy
 import json
 import secrets
 import socket
@@ -16,15 +15,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import yaml
 from helpers import (
+    KIB,
     files_under,
     plan_from,
     run,
+    s3_client,
     s3_credentials,
     s3_endpoints,
+    scenario,
     separate_dirs,
     shared_dirs,
 )
@@ -36,7 +37,6 @@ from pytest_sai3.servers import SeaweedCluster
 from pytest_sai3.site import Site, bind
 from pytest_sai3.yamlfile import ConfigError
 
-KIB = 1024
 ALL_OPS = [
     {"op": "get", "path": "data/*", "weight": 40},
     {"op": "stat", "path": "data/*", "weight": 20},
@@ -50,41 +50,6 @@ GET_PUT = [
 ]
 PUT_ONLY = [{"op": "put", "path": "data/", "object_size": KIB, "weight": 100}]
 GET_ONLY = [{"op": "get", "path": "data/*", "weight": 100}]
-
-
-def scenario(
-    endpoints: list[str] | None,
-    workload: list[dict[str, Any]],
-    *,
-    ops: int,
-    concurrency: int = 1,
-    objects: int = 0,
-    size: int = KIB,
-    namespace: str = "shared",
-    **extra: Any,
-) -> dict[str, Any]:
-    """A scenario in our schema from a case's sketch values."""
-    data: dict[str, Any] = {
-        "name": "case",
-        "ops": ops,
-        "concurrency": concurrency,
-        "seed": 7,
-        "workload": copy.deepcopy(workload),
-        **extra,
-    }
-    if endpoints is not None:
-        data["multi_endpoint"] = {
-            "strategy": "round_robin",
-            "namespace": namespace,
-            "endpoints": endpoints,
-        }
-    if objects:
-        data["prepare"] = {
-            "ensure_objects": [
-                {"base_uri": "data/", "count": objects, "size_spec": size}
-            ]
-        }
-    return data
 
 
 def requests(metrics: RunMetrics) -> list[int]:
@@ -104,15 +69,10 @@ def ops_issued(metrics: RunMetrics) -> int:
 
 def server_keys(cluster: SeaweedCluster, url: str, bucket: str, prefix: str) -> int:
     """How many keys the server at ``url`` lists under a prefix."""
-    client = boto3.client(
-        "s3",
-        endpoint_url=url,
-        aws_access_key_id=cluster.access_key,
-        aws_secret_access_key=cluster.secret_key,
-        region_name="us-east-1",
-    )
-    pages = client.get_paginator("list_objects_v2").paginate(
-        Bucket=bucket, Prefix=prefix
+    pages = (
+        s3_client(cluster, url)
+        .get_paginator("list_objects_v2")
+        .paginate(Bucket=bucket, Prefix=prefix)
     )
     return sum(page.get("KeyCount", 0) for page in pages)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import plan_from, shared_dirs
+from helpers import assert_finite_tsv, load_strict, plan_from, shared_dirs
 
 from pytest_sai3.engine import RunResult
 from pytest_sai3.expect import GateResult
@@ -64,18 +64,6 @@ def table(text: str) -> list[dict[str, str]]:
     header, *rows = text.splitlines()
     names = header.split("\t")
     return [dict(zip(names, row.split("\t"), strict=True)) for row in rows]
-
-
-def load_strict(path: Path) -> Any:
-    """Parse JSON, failing the test on NaN, Infinity or -Infinity."""
-    with path.open(encoding="utf-8") as stream:
-        return json.load(stream, parse_constant=lambda c: pytest.fail(c))
-
-
-def assert_finite_tsv(text: str) -> None:
-    for line in text.splitlines()[1:]:
-        for cell in line.split("\t"):
-            assert cell.lower() not in ("nan", "inf", "-inf", "-nan"), line
 
 
 def phase(elapsed_s: float = 2.0) -> RunMetrics:

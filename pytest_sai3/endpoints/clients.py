@@ -11,6 +11,7 @@ import asyncio
 import errno
 import logging
 import os
+import re
 import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,11 @@ T = TypeVar("T")
 
 # An entry of a listing: the key relative to the endpoint root, and its size.
 Entry = tuple[str, int]
+
+#: Part size of multipart uploads, the same for every S3 client: S3's smallest
+#: part. obstore uploads an object larger than one part in parts; s3fs, from two
+#: parts on. A part is not an op: the router counts one put with all its bytes.
+MULTIPART_PART_SIZE = 5 * 1024 * 1024
 
 
 class MissingPackage(RuntimeError):
@@ -148,14 +154,28 @@ def _stat_file(path: str) -> int:
     return result.st_size
 
 
+def holds_nothing(err: OSError) -> bool:
+    """Whether a listing error means that nothing can be under the path.
+
+    A path that does not exist, is a file, or has a name too long for the file
+    system (a component over 255 bytes) holds no object: its listing is empty.
+    Writing to such a path fails, and that failure is the put's to report.
+    """
+    return isinstance(err, FileNotFoundError | NotADirectoryError) or (
+        err.errno == errno.ENAMETOOLONG
+    )
+
+
 def _list_dir(root: str, prefix: str, recursive: bool) -> list[Entry]:
     directory, name = split_prefix(prefix)
     base = os.path.join(root, directory) if directory else root
     entries: list[Entry] = []
     try:
         scan = list(os.scandir(base))
-    except (FileNotFoundError, NotADirectoryError):
-        return entries
+    except OSError as err:
+        if holds_nothing(err):
+            return entries
+        raise
     stack = [(directory, scan)]
     while stack:
         rel_dir, items = stack.pop()
@@ -215,8 +235,10 @@ class FsspecBackend:
                 infos = list(found.values())
             else:
                 infos = await self._call("ls", base, detail=True)
-        except (FileNotFoundError, NotADirectoryError):
-            return []
+        except OSError as err:
+            if holds_nothing(err):
+                return []
+            raise
         root = self.spec.key_path("").rstrip("/") + "/"
         entries = []
         for info in infos:
@@ -291,7 +313,9 @@ class S3fsBackend(FsspecBackend):
         return data
 
     async def put(self, key: str, data: bytes | memoryview) -> None:
-        await self._call("pipe_file", self._path(key), bytes(data))
+        await self._call(
+            "pipe_file", self._path(key), bytes(data), chunksize=MULTIPART_PART_SIZE
+        )
 
     async def mkdir(self, key: str) -> None:
         # Object stores have no directories: a marker object stands for one.
@@ -358,7 +382,9 @@ class ObstoreBackend:
         return bytes(await result.bytes_async())
 
     async def put(self, key: str, data: bytes | memoryview) -> None:
-        await self._obs.put_async(self.store, key.lstrip("/"), data)
+        await self._obs.put_async(
+            self.store, key.lstrip("/"), data, chunk_size=MULTIPART_PART_SIZE
+        )
 
     async def list(self, prefix: str, recursive: bool) -> list[Entry]:
         directory, name = split_prefix(prefix)
@@ -457,8 +483,46 @@ def make_backend(
     return FsspecBackend(spec, fs)
 
 
+#: S3 error codes, as servers name them, by our kind of error.
+S3_ERROR_KINDS = {
+    "NoSuchKey": "not_found",
+    "NoSuchBucket": "not_found",
+    "NotFound": "not_found",
+    "AccessDenied": "permission",
+    "Forbidden": "permission",
+    "InvalidAccessKeyId": "permission",
+    "SignatureDoesNotMatch": "permission",
+    "SlowDown": "throttled",
+    "ServiceUnavailable": "throttled",
+    "TooManyRequests": "throttled",
+    "RequestLimitExceeded": "throttled",
+    "Throttling": "throttled",
+    "ThrottlingException": "throttled",
+    "RequestTimeout": "timeout",
+    "KeyTooLongError": "name_too_long",
+}
+#: HTTP statuses by our kind of error.
+STATUS_KINDS = {
+    "401": "permission",
+    "403": "permission",
+    "404": "not_found",
+    "429": "throttled",
+    "503": "throttled",
+}
+# Where an error message states the server's verdict: an S3 error document
+# (obstore quotes the body), botocore's "An error occurred (Code)", or a status.
+# Nowhere else: a message also holds the key, and a key may well read "404".
+_CODE = re.compile(r"<Code>([\w.]+)</Code>|An error occurred \(([\w.]+)\)")
+_STATUS = re.compile(r"status(?: code)?: (\d{3})\b")
+
+
 def classify_error(err: BaseException) -> str:
-    """A short kind for an error: not_found, permission, timeout, throttled..."""
+    """A short kind for an error: not_found, permission, timeout, throttled...
+
+    The exception's type decides first, then the S3 error code or HTTP status
+    its message states; an S3 code we have no kind for is the kind itself (such
+    as ``EntityTooLarge``), so that it is never hidden behind a generic name.
+    """
     if isinstance(err, asyncio.TimeoutError | TimeoutError):
         return "timeout"
     if isinstance(err, FileNotFoundError):
@@ -467,16 +531,33 @@ def classify_error(err: BaseException) -> str:
         return "permission"
     if isinstance(err, OSError) and err.errno == errno.ENAMETOOLONG:
         return "name_too_long"
-    name = type(err).__name__
     text = str(err)
-    if "NotFound" in name or "NoSuchKey" in text or "404" in text:
+    stated = _stated_kind(text)
+    if stated is not None:
+        return stated
+    name = type(err).__name__
+    if "NotFound" in name:
         return "not_found"
-    if "SlowDown" in text or "503" in text or "TooManyRequests" in text:
+    if "PermissionDenied" in name or "Unauthenticated" in name:
+        return "permission"
+    if "SlowDown" in text or "TooManyRequests" in text:
         return "throttled"
-    if "AccessDenied" in text or "403" in text or "Forbidden" in text:
+    if "AccessDenied" in text or "Forbidden" in text:
         return "permission"
     if isinstance(err, NotADirectoryError | IsADirectoryError | FileExistsError):
         return "invalid_path"
     if isinstance(err, ConnectionError) or "Connect" in name or "connect" in text:
         return "connection"
     return name
+
+
+def _stated_kind(text: str) -> str | None:
+    """The kind an S3 error code or an HTTP status in a message names."""
+    match = _CODE.search(text)
+    if match is not None:
+        code = match.group(1) or match.group(2)
+        return S3_ERROR_KINDS.get(code) or STATUS_KINDS.get(code) or code
+    match = _STATUS.search(text)
+    if match is not None:
+        return STATUS_KINDS.get(match.group(1))
+    return None

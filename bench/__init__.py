@@ -1,0 +1,8 @@
+"""Benchmarks of the plugin against a bare loop of its client and against s3dlio.
+
+Scripts, not part of the product (nothing under ``pytest_sai3/`` imports them):
+``python -m bench.compare`` measures ops/s and client CPU per op, ``python -m
+bench.memory`` the peak RSS of a long run against a short one. Run them from the
+repository root after ``pip install -e '.[bench]'``; s3dlio is a benchmark-only
+dependency.
+"""
