@@ -432,7 +432,8 @@ class Dataset:
 
     :param keys: the key of each object, by index (``prepared-NNNNNNNN.dat``).
     :param sizes: the size of each object, by index, as the size spec drew it.
-    :param created: the objects this call wrote (the rest existed already).
+    :param created: the objects this call wrote (the rest existed already), in
+        index order whatever order the concurrent puts finished in.
     """
 
     base: str
@@ -478,4 +479,4 @@ async def prepare_dataset(
     keys = [object_name(base, PREPARED, i) for i in range(count)]
     label = f"{base}|{PREPARED}"
     sizes = [spec.size.draw(index_rng(seed, label, i)) for i in range(count)]
-    return Dataset(base, keys, sizes, outcome.created_keys)
+    return Dataset(base, keys, sizes, sorted(outcome.created_keys))
