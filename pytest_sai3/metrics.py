@@ -50,19 +50,48 @@ _ENCODING_TAG = "sai3h1"
 _MIB = 1024 * 1024
 
 
+def _index_constants() -> tuple[int, int, int]:
+    """HDR's bucket layout for our range and precision: mask, half magnitude and
+    half count of a sub-bucket (the unit magnitude is 0, since LOWEST_US is 1).
+    """
+    layout = HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
+    assert layout.unit_magnitude == 0
+    return (
+        layout.sub_bucket_mask,
+        layout.sub_bucket_half_count_magnitude,
+        layout.sub_bucket_half_count,
+    )
+
+
+_SUB_MASK, _HALF_MAGNITUDE, _HALF_COUNT = _index_constants()
+
+
+def counts_index(us: int) -> int:
+    """The index of HDR's counts array that a latency in ``[1, HIGHEST_US]`` falls in.
+
+    HDR's own arithmetic (bucket from the highest set bit, then the sub-bucket),
+    without its per-call method lookups.
+    """
+    bucket = (us | _SUB_MASK).bit_length() - _HALF_MAGNITUDE - 1
+    return ((bucket + 1) << _HALF_MAGNITUDE) + (us >> bucket) - _HALF_COUNT
+
+
 class LatencyHistogram:
     """Latencies in microseconds: an HDR histogram plus exact count, sum, min, max.
 
     A value below 1 us is recorded as 1 us and one above :data:`HIGHEST_US` as
     :data:`HIGHEST_US`; the exact figures are those of the recorded values, so
     ``min_us <= percentile(q) <= max_us`` always holds.
+
+    :meth:`record` is on every op's path: it adds to HDR's counts array directly
+    and leaves HDR's own totals to :meth:`_synced`, which every read goes through.
     """
 
-    __slots__ = ("_count", "_hist", "_max", "_min", "_record", "_sum")
+    __slots__ = ("_count", "_counts", "_hist", "_max", "_min", "_sum")
 
     def __init__(self) -> None:
         self._hist = HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
-        self._record = self._hist.record_value
+        self._counts = self._hist.counts
         self._count = 0
         self._sum = 0
         self._min = HIGHEST_US
@@ -82,13 +111,22 @@ class LatencyHistogram:
             us = LOWEST_US
         elif us > HIGHEST_US:
             us = HIGHEST_US
-        self._record(us)
+        self._counts[counts_index(us)] += 1
         self._count += 1
         self._sum += us
         if us < self._min:
             self._min = us
         if us > self._max:
             self._max = us
+
+    def _synced(self) -> HdrHistogram:
+        """The HDR histogram, its totals brought up to the counts recorded."""
+        hist = self._hist
+        hist.total_count = self._count
+        if self._count:
+            hist.min_value = self._min
+            hist.max_value = self._max
+        return hist
 
     def merge(self, other: LatencyHistogram) -> None:
         """Add the latencies of ``other`` to this histogram.
@@ -97,7 +135,7 @@ class LatencyHistogram:
         """
         if other._count == 0:
             return
-        self._hist.add(other._hist)
+        self._synced().add(other._synced())
         self._count += other._count
         self._sum += other._sum
         self._min = min(self._min, other._min)
@@ -142,7 +180,7 @@ class LatencyHistogram:
             raise ValueError(f"percentile must be between 0 and 100 (got {q!r})")
         if not self._count:
             return None
-        return self._clamp(self._hist.get_value_at_percentile(q))
+        return self._clamp(self._synced().get_value_at_percentile(q))
 
     def _clamp(self, value: int) -> float:
         return float(min(max(value, self._min), self._max))
@@ -162,7 +200,7 @@ class LatencyHistogram:
         values: dict[float, int] = {}
         if self._count:
             quantiles = [q for _, q in SUMMARY_PERCENTILES]
-            values = self._hist.get_percentile_to_value_dict(quantiles)
+            values = self._synced().get_percentile_to_value_dict(quantiles)
         for key, q in SUMMARY_PERCENTILES:
             result[key] = self._clamp(values[q]) if q in values else None
         result["max_us"] = self.max_us
@@ -174,7 +212,7 @@ class LatencyHistogram:
         HDR's compressed base64 encoding, preceded by the exact count, sum, min and
         max.
         """
-        blob = self._hist.encode().decode("ascii")
+        blob = self._synced().encode().decode("ascii")
         low = self._min if self._count else 0
         fields = (_ENCODING_TAG, self._count, self._sum, low, self._max, blob)
         return ";".join(str(item) for item in fields)
@@ -213,8 +251,9 @@ class OpStats:
 
     ``count`` and ``bytes`` cover successful ops; failed ones are counted in
     ``errors`` by kind and have no latency; ``retries`` counts the extra attempts.
-    Latencies are kept overall and per size bucket (created on first use), with
-    the bytes of each bucket, for sai3-bench's per-bucket rows.
+    Latencies are recorded per size bucket (created on first use), with the bytes
+    of each bucket, for sai3-bench's per-bucket rows; the op's own histogram is
+    their exact merge, so an op costs one histogram record, not two.
     """
 
     __slots__ = (
@@ -223,7 +262,6 @@ class OpStats:
         "bytes",
         "count",
         "errors",
-        "latency",
         "retries",
     )
 
@@ -232,7 +270,6 @@ class OpStats:
         self.bytes = 0
         self.errors: dict[str, int] = {}
         self.retries = 0
-        self.latency = LatencyHistogram()
         self.buckets: dict[int, LatencyHistogram] = {}
         self.bucket_bytes: dict[int, int] = {}
 
@@ -246,8 +283,6 @@ class OpStats:
         """
         self.count += 1
         self.bytes += nbytes
-        self.latency.record(latency_us)
-
         histogram = self.buckets.get(size_bucket)
         if histogram is None:
             histogram = self.buckets[size_bucket] = LatencyHistogram()
@@ -270,6 +305,14 @@ class OpStats:
         self.retries += count
 
     @property
+    def latency(self) -> LatencyHistogram:
+        """The latencies of every size bucket together (a fresh merge)."""
+        merged = LatencyHistogram()
+        for histogram in self.buckets.values():
+            merged.merge(histogram)
+        return merged
+
+    @property
     def error_count(self) -> int:
         """Failed ops, all kinds together."""
         return sum(self.errors.values())
@@ -283,8 +326,6 @@ class OpStats:
         self.bytes += other.bytes
         self.retries += other.retries
         _add_counts(self.errors, other.errors)
-        self.latency.merge(other.latency)
-
         for index, histogram in other.buckets.items():
             if index not in self.buckets:
                 self.buckets[index] = LatencyHistogram()
@@ -298,6 +339,7 @@ class OpStats:
         :param elapsed_s: the phase's elapsed time, for ``ops_per_s`` and
             ``mib_per_s`` (``None`` when it is not positive).
         """
+        latency = self.latency
         return {
             "count": self.count,
             "bytes": self.bytes,
@@ -306,8 +348,8 @@ class OpStats:
             "retries": self.retries,
             "ops_per_s": _rate(self.count, elapsed_s),
             "mib_per_s": _rate(self.bytes / _MIB, elapsed_s),
-            "latency": self.latency.summary(),
-            "histogram": self.latency.encode(),
+            "latency": latency.summary(),
+            "histogram": latency.encode(),
             "buckets": [self._bucket_dict(index) for index in sorted(self.buckets)],
         }
 
@@ -335,7 +377,6 @@ class OpStats:
         stats.bytes = int(data["bytes"])
         stats.errors = {str(k): int(v) for k, v in data.get("errors", {}).items()}
         stats.retries = int(data.get("retries", 0))
-        stats.latency = LatencyHistogram.decode(data["histogram"])
         for bucket in data.get("buckets", ()):
             index = int(bucket["bucket_idx"])
             stats.buckets[index] = LatencyHistogram.decode(bucket["histogram"])

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import slowfile
 
 from pytest_sai3.servers import SeaweedCluster, find_weed
 
@@ -64,3 +65,16 @@ def _running(
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture
+def slow(monkeypatch: pytest.MonkeyPatch) -> Callable[[str, float], None]:
+    """Register ``slowfile://``; call the result with a pattern and a delay."""
+    slowfile.register()
+
+    def configure(pattern: str, delay: float) -> None:
+        monkeypatch.setenv("SLOW_PATTERN", pattern)
+        monkeypatch.setenv("SLOW_DELAY_S", str(delay))
+        slowfile.reset()
+
+    return configure

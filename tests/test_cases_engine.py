@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import slowfile
 from helpers import (
     Store,
     files_under,
@@ -39,11 +38,6 @@ from pytest_sai3.metrics import LatencyHistogram, RunMetrics, share_pct
 from pytest_sai3.runner import summary_of
 
 PERCENTILES = ("min_us", "p50_us", "p90_us", "p95_us", "p99_us", "p999_us", "max_us")
-FSSPEC_LISTING = (
-    "clients.FsspecBackend.list compares fsspec's protocol-less listing names "
-    "with the protocol-prefixed root, so a slowfile:// listing loses its "
-    "directories and 'data/*' matches nothing"
-)
 
 
 def scenario(
@@ -90,19 +84,6 @@ def put_objects(store: Store, keys: list[str]) -> None:
 def assert_strict_json(result: RunResult) -> None:
     text = json.dumps(summary_of(result), allow_nan=False)
     json.loads(text, parse_constant=lambda c: pytest.fail(f"non-finite {c}"))
-
-
-@pytest.fixture
-def slow(monkeypatch: pytest.MonkeyPatch) -> Callable[[str, float], None]:
-    """Register ``slowfile://``; call the result with a pattern and a delay."""
-    slowfile.register()
-
-    def configure(pattern: str, delay: float) -> None:
-        monkeypatch.setenv("SLOW_PATTERN", pattern)
-        monkeypatch.setenv("SLOW_DELAY_S", str(delay))
-        slowfile.reset()
-
-    return configure
 
 
 # -- C. Listing, caches and globs -----------------------------------------------
@@ -326,7 +307,6 @@ def test_case28_percentiles_ordered_and_within_min_max(
             assert len({summary[key] for key in PERCENTILES}) == 1, name
 
 
-@pytest.mark.xfail(strict=True, reason=FSSPEC_LISTING)
 def test_case30a_the_slow_tail_is_in_the_percentiles(
     tmp_path: Path, slow: Callable[[str, float], None]
 ) -> None:

@@ -14,7 +14,7 @@ import secrets
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -234,6 +234,39 @@ def test_a_retry_may_succeed_on_the_next_endpoint(tmp_path: Path) -> None:
     assert retries(workload) == workload.endpoints[1].error_count == 19
     assert requests(workload) == 20 + 19
     assert len(files_under(tmp_path / "good")) == 20
+
+
+def test_an_op_past_op_timeout_is_a_timeout_of_its_endpoint(
+    tmp_path: Path, slow: Callable[[str, float], None]
+) -> None:
+    store = tmp_path / "store"
+    (store / "data").mkdir(parents=True)
+    endpoints = []
+    for number in (1, 2):
+        (tmp_path / f"ep{number}").symlink_to(store, target_is_directory=True)
+        endpoints.append(f"slowfile://{tmp_path}/ep{number}/")
+    for index in range(4):
+        (store / "data" / f"obj{index}").write_bytes(b"x" * 1024)
+    data = scenario(
+        endpoints,
+        [{"op": "get", "path": "data/*", "weight": 1}],
+        ops=6,
+        concurrency=2,
+        error_handling={"op_timeout": "100ms"},
+    )
+    plan = plan_from(tmp_path, data)
+    slow("all", 0.6)
+
+    result = run(plan)
+
+    gets = result.workload.ops["get"]
+    assert (gets.count, gets.errors) == (0, {"timeout": 6})
+    assert [ep.errors for ep in result.workload.endpoints] == [{"timeout": 3}] * 2
+    assert [ep.in_flight for ep in result.workload.endpoints] == [0, 0]
+    # Each op was given up after 0.1 s (and up to a watchdog period of 10 ms),
+    # not after its 0.6 s read: 3 rounds of 2 ops, far under 3 x 0.6 s.
+    assert result.workload.elapsed_s < 1.2
+    assert all("timeout" in sample for sample in result.error_samples)
 
 
 def test_max_total_errors_aborts_the_run(tmp_path: Path) -> None:

@@ -7,13 +7,17 @@ import pickle
 import random
 
 import pytest
+from hdrh.histogram import HdrHistogram
 
 from pytest_sai3.metrics import (
     HIGHEST_US,
+    LOWEST_US,
+    SIGNIFICANT_FIGURES,
     EndpointStats,
     LatencyHistogram,
     OpStats,
     RunMetrics,
+    counts_index,
     share_pct,
 )
 from pytest_sai3.sizes import bucket_index
@@ -153,6 +157,31 @@ def test_encode_decode_is_exact() -> None:
         original.percentile(q) for q in QUANTILES
     ]
     assert copy.encode() == original.encode()
+
+
+def test_counts_index_is_hdrs_own() -> None:
+    """The fast record path puts every value in the slot HDR would have chosen."""
+    reference = HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
+    rng = random.Random(3)
+    edges = [1 << bit for bit in range(32)] + [(1 << bit) - 1 for bit in range(1, 32)]
+    values = [*range(1, 5000), *edges, HIGHEST_US]
+    values += [rng.randrange(1, HIGHEST_US) for _ in range(20000)]
+
+    for value in values:
+        assert counts_index(value) == reference._counts_index_for(value), value
+
+
+def test_recorded_histogram_equals_hdrs_record_value() -> None:
+    rng = random.Random(4)
+    values = [int(rng.lognormvariate(8, 2)) + 1 for _ in range(5000)]
+    reference = HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
+    for value in values:
+        reference.record_value(min(value, HIGHEST_US))
+
+    ours = histogram_of(values)
+
+    assert ours.encode().split(";")[5] == reference.encode().decode("ascii")
+    assert ours.percentile(50) == reference.get_value_at_percentile(50)
 
 
 def test_pickle_is_exact() -> None:

@@ -239,7 +239,9 @@ class FsspecBackend:
             if holds_nothing(err):
                 return []
             raise
-        root = self.spec.key_path("").rstrip("/") + "/"
+        # Listings name entries as the filesystem spells paths: without the
+        # protocol (slowfile:///a -> /a), so the root is compared that way too.
+        root = self.fs._strip_protocol(self.spec.key_path("")).rstrip("/") + "/"
         entries = []
         for info in infos:
             if info.get("type") == "directory":

@@ -20,13 +20,15 @@ Namespaces:
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from pytest_sai3.endpoints.clients import Backend, Entry, classify_error
+from pytest_sai3.endpoints.deadlines import Deadlines
 from pytest_sai3.metrics import EndpointStats
 
 log = logging.getLogger("pytest_sai3.router")
@@ -78,6 +80,7 @@ class Router:
         self.strategy = strategy
         self.namespace = namespace
         self.timeout = timeout
+        self._deadlines = Deadlines(timeout) if timeout is not None else None
         self.stats = [EndpointStats(backend.spec.uri) for backend in backends]
         self.locations: dict[str, int] = {}
         self._next = 0
@@ -126,23 +129,34 @@ class Router:
         stats = self.stats[index]
         stats.begin(op)
         start = time.perf_counter_ns()
+        deadlines = self._deadlines
+        task = deadlines.enter(start) if deadlines is not None else None
         try:
-            if self.timeout is None:
-                result = await call(self.backends[index])
-            else:
-                import asyncio
-
-                async with asyncio.timeout(self.timeout):
-                    result = await call(self.backends[index])
+            result = await call(self.backends[index])
+        except asyncio.CancelledError:
+            if task is None or not deadlines.expired(task):  # type: ignore[union-attr]
+                # Interrupted (Ctrl-C, a run stopping): no longer in flight,
+                # and no failure of the endpoint's.
+                stats.in_flight -= 1
+                raise
+            late = TimeoutError(f"no answer within {self.timeout:g} s")
+            self._failed(op, index, start, late)
         except Exception as err:
-            latency = (time.perf_counter_ns() - start) // 1000
-            kind = classify_error(err)
-            stats.end(op, latency, error_kind=kind)
-            raise RequestError(kind, index, err) from err
+            self._failed(op, index, start, err)
+        finally:
+            if task is not None:
+                deadlines.leave(task)  # type: ignore[union-attr]
         latency = (time.perf_counter_ns() - start) // 1000
         received = len(result) if op == "get" else 0  # type: ignore[arg-type]
         stats.end(op, latency, bytes_read=received, bytes_written=sent)
         return result
+
+    def _failed(self, op: str, index: int, start: int, err: BaseException) -> NoReturn:
+        """Charge a failed request to its endpoint and raise it as a RequestError."""
+        latency = (time.perf_counter_ns() - start) // 1000
+        kind = classify_error(err)
+        self.stats[index].end(op, latency, error_kind=kind)
+        raise RequestError(kind, index, err) from err
 
     def _target(self, key: str, endpoint: int | None, reading: bool) -> int:
         if endpoint is not None:
@@ -227,7 +241,9 @@ class Router:
         return [(key, size, index) for key, size in entries]
 
     async def close(self) -> None:
-        """Close every client."""
+        """Close every client, and stop the timeout watchdog."""
+        if self._deadlines is not None:
+            self._deadlines.close()
         for backend in self.backends:
             try:
                 await backend.close()
