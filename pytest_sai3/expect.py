@@ -26,19 +26,26 @@ PERCENTILES = {
     "max": 100.0,
 }
 GATE_OPS = ("get", "put", "list", "stat", "delete", "mkdir", "rmdir", "all")
+#: Tolerance of a distribution gate that gives neither it nor max_spread, in points.
+DEFAULT_TOLERANCE = 2.0
 
 
 @dataclass(frozen=True)
 class DistributionGate:
-    """Each endpoint's share of requests within ``tolerance`` points of expected.
+    """How evenly the endpoints served the requests.
 
-    ``shares`` is None for an even split (round_robin); ``op`` limits the gate to
-    one op type.
+    Counted on served requests (those answered without an error), so an endpoint
+    that fails its share does not pass for a balanced one. Each endpoint's share
+    must be within ``tolerance`` points of expected (``shares``, or an even split
+    when None), and the busiest endpoint may serve at most ``max_spread``
+    requests more than the idlest; either check is off when None. ``op`` limits
+    the gate to one op type.
     """
 
-    tolerance: float
+    tolerance: float | None
     shares: tuple[float, ...] | None = None
     op: str | None = None
+    max_spread: int | None = None
 
 
 @dataclass(frozen=True)
@@ -102,7 +109,10 @@ def _parse_distribution(
     gate = Section.of(
         raw, block.path, "expect.distribution", block.line_of("distribution")
     )
-    tolerance = gate.number("tolerance", 2.0, 0.0)
+    tolerance = gate.number("tolerance", None, 0.0)
+    max_spread = gate.integer("max_spread", None, 0)
+    if tolerance is None and max_spread is None:
+        tolerance = DEFAULT_TOLERANCE
     shares = None
     if gate.has("shares"):
         values = gate.raw("shares")
@@ -126,9 +136,8 @@ def _parse_distribution(
             )
         shares = tuple(float(v) for v in values)
     op = gate.choice("op", "all", GATE_OPS)
-    warnings.extend(gate.unknown(("tolerance", "shares", "op")))
-    assert tolerance is not None
-    return DistributionGate(tolerance, shares, None if op == "all" else op)
+    warnings.extend(gate.unknown(("tolerance", "shares", "op", "max_spread")))
+    return DistributionGate(tolerance, shares, None if op == "all" else op, max_spread)
 
 
 def _parse_latency(block: Section) -> tuple[LatencyGate, ...]:
@@ -248,34 +257,48 @@ def _check_distribution(
     from pytest_sai3.metrics import share_pct
 
     endpoints = metrics.endpoints
-    if gate.op is None:
-        counts = [ep.requests for ep in endpoints]
-    else:
-        counts = [ep.requests_by_op.get(gate.op, 0) for ep in endpoints]
-    measured = share_pct(counts)
-    expected = expected_shares(gate, len(endpoints))
+    counts = [ep.served(gate.op) for ep in endpoints]
     label = "share" if gate.op is None else f"{gate.op} share"
-    if len(expected) != len(endpoints):
-        return [
-            GateResult(
-                f"{label}",
-                f"{len(expected)} endpoints",
-                f"{len(endpoints)} endpoints",
-                False,
-            )
-        ]
     results = []
-    for ep, want, got in zip(endpoints, expected, measured, strict=True):
-        ok = abs(got - want) <= gate.tolerance
-        results.append(
-            GateResult(
-                f"{label} {ep.uri}",
-                f"{want:.1f}% ± {gate.tolerance:g}",
-                f"{got:.2f}%",
-                ok,
+    if gate.tolerance is not None:
+        expected = expected_shares(gate, len(endpoints))
+        if len(expected) != len(endpoints):
+            return [
+                GateResult(
+                    label,
+                    f"{len(expected)} endpoints",
+                    f"{len(endpoints)} endpoints",
+                    False,
+                )
+            ]
+        measured = share_pct(counts)
+        for ep, want, got in zip(endpoints, expected, measured, strict=True):
+            results.append(
+                GateResult(
+                    f"{label} {ep.uri}",
+                    f"{want:.1f}% ± {gate.tolerance:g}",
+                    f"{got:.2f}%",
+                    abs(got - want) <= gate.tolerance,
+                )
             )
-        )
+    if gate.max_spread is not None and endpoints:
+        results.append(_check_spread(gate.max_spread, label, endpoints, counts))
     return results
+
+
+def _check_spread(
+    max_spread: int, label: str, endpoints: list[Any], counts: list[int]
+) -> GateResult:
+    busiest = max(range(len(counts)), key=counts.__getitem__)
+    idlest = min(range(len(counts)), key=counts.__getitem__)
+    spread = counts[busiest] - counts[idlest]
+    return GateResult(
+        f"{label} spread",
+        f"max - min <= {max_spread} requests",
+        f"{spread} ({counts[busiest]} on {endpoints[busiest].uri}, "
+        f"{counts[idlest]} on {endpoints[idlest].uri})",
+        spread <= max_spread,
+    )
 
 
 def _check_latency(gate: LatencyGate, metrics: RunMetrics) -> GateResult:

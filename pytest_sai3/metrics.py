@@ -398,6 +398,7 @@ class EndpointStats:
         "bytes_read",
         "bytes_written",
         "errors",
+        "failed_by_op",
         "in_flight",
         "latency",
         "max_in_flight",
@@ -411,6 +412,7 @@ class EndpointStats:
         self.bytes_read = 0
         self.bytes_written = 0
         self.errors: dict[str, int] = {}
+        self.failed_by_op: dict[str, int] = {}
         self.in_flight = 0
         self.max_in_flight = 0
         self.latency = LatencyHistogram()
@@ -448,11 +450,21 @@ class EndpointStats:
             self.latency.record(latency_us)
         else:
             self.errors[error_kind] = self.errors.get(error_kind, 0) + 1
+            self.failed_by_op[op] = self.failed_by_op.get(op, 0) + 1
 
     @property
     def requests(self) -> int:
         """Requests sent to this endpoint, all op types together."""
         return sum(self.requests_by_op.values())
+
+    def served(self, op: str | None = None) -> int:
+        """Requests this endpoint answered without an error.
+
+        :param op: one op type, or ``None`` for all of them.
+        """
+        if op is None:
+            return self.requests - self.error_count
+        return self.requests_by_op.get(op, 0) - self.failed_by_op.get(op, 0)
 
     @property
     def error_count(self) -> int:
@@ -472,6 +484,7 @@ class EndpointStats:
             raise ValueError(f"cannot merge stats of {other.uri} into {self.uri}")
         _add_counts(self.requests_by_op, other.requests_by_op)
         _add_counts(self.errors, other.errors)
+        _add_counts(self.failed_by_op, other.failed_by_op)
         self.bytes_read += other.bytes_read
         self.bytes_written += other.bytes_written
         self.in_flight += other.in_flight
@@ -488,6 +501,7 @@ class EndpointStats:
             "bytes_written": self.bytes_written,
             "errors": dict(self.errors),
             "error_count": self.error_count,
+            "failed_by_op": dict(self.failed_by_op),
             "in_flight": self.in_flight,
             "max_in_flight": self.max_in_flight,
             "latency": self.latency.summary(),
@@ -507,6 +521,9 @@ class EndpointStats:
         stats.bytes_read = int(data.get("bytes_read", 0))
         stats.bytes_written = int(data.get("bytes_written", 0))
         stats.errors = {str(k): int(v) for k, v in data.get("errors", {}).items()}
+        stats.failed_by_op = {
+            str(op): int(n) for op, n in data.get("failed_by_op", {}).items()
+        }
         stats.in_flight = int(data.get("in_flight", 0))
         stats.max_in_flight = int(data.get("max_in_flight", 0))
         stats.latency = LatencyHistogram.decode(data["histogram"])

@@ -31,6 +31,7 @@ from helpers import (
 )
 
 from pytest_sai3.engine import Engine, RunResult
+from pytest_sai3.expect import DistributionGate, Expect, evaluate
 from pytest_sai3.metrics import RunMetrics
 from pytest_sai3.scenario import load_scenarios
 from pytest_sai3.servers import SeaweedCluster
@@ -214,12 +215,30 @@ def test_case4c_three_puts_over_four_endpoints(tmp_path: Path) -> None:
 
     workload = run(plan_from(tmp_path, data)).workload
 
-    counts = requests(workload)
-    assert counts == [1, 1, 1, 0]
-    assert max(counts) - min(counts) <= 1
+    assert requests(workload) == [1, 1, 1, 0]
     shares = [row["share_pct"] for row in report(workload)["endpoints"]]
     assert shares == pytest.approx([33.3, 33.3, 33.3, 0.0], abs=0.05)
     assert sum(shares) == pytest.approx(100.0, abs=0.1)
+
+
+def test_case4c_a_spread_of_one_request_passes_its_gate(tmp_path: Path) -> None:
+    data = scenario(
+        shared_dirs(tmp_path),
+        PUT_ONLY,
+        ops=3,
+        expect={"distribution": {"max_spread": 1}},
+    )
+    plan = plan_from(tmp_path, data)
+    workload = run(plan).workload
+    assert plan.scenario.expect is not None
+
+    gates = evaluate(plan.scenario.expect, workload)
+
+    assert [(gate.gate, gate.passed) for gate in gates] == [("share spread", True)]
+    assert gates[0].measured.startswith("1 (1 on ")
+    # The same run misses a share tolerance: 33.3% is not 25% ± 2.
+    even = evaluate(Expect(DistributionGate(2.0)), workload)
+    assert [gate.passed for gate in even] == [False] * 4
 
 
 # -- case 6 ------------------------------------------------------------------------
@@ -412,6 +431,34 @@ def test_case10_errors_are_charged_to_the_failing_endpoint(tmp_path: Path) -> No
     assert workload.ops["put"].count == 30
     assert result.aborted is None
     assert all("endpoint 3" in sample for sample in result.error_samples)
+
+
+def test_case10_the_distribution_gate_fails_on_the_failing_endpoint(
+    tmp_path: Path,
+) -> None:
+    uris = separate_dirs(tmp_path)
+    (tmp_path / "ep3").rmdir()
+    (tmp_path / "ep3").touch()
+    data = scenario(
+        uris, PUT_ONLY, ops=40, namespace="isolated", expect={"distribution": {}}
+    )
+    plan = plan_from(tmp_path, data)
+    assert plan.scenario.expect is not None
+
+    gates = evaluate(plan.scenario.expect, run(plan).workload)
+
+    failed = [gate for gate in gates if not gate.passed]
+    assert [gate.gate for gate in gates] == [f"share {uri.strip()}" for uri in uris]
+    assert any(
+        gate.gate.endswith("/ep3/") and gate.measured == "0.00%" for gate in failed
+    )
+    # Served requests: 10, 10, 0, 10 (shares rounded to add up to 100).
+    assert sorted(gate.measured for gate in gates) == [
+        "0.00%",
+        "33.33%",
+        "33.33%",
+        "33.34%",
+    ]
 
 
 # -- case 14 -----------------------------------------------------------------------

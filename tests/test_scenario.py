@@ -412,6 +412,18 @@ ACCEPT = [
         id="distribution-shares",
     ),
     pytest.param(
+        "expect:\n  distribution: {max_spread: 1}\n",
+        lambda s: expect(s).distribution,
+        DistributionGate(None, max_spread=1),
+        id="distribution-spread-alone",
+    ),
+    pytest.param(
+        "expect:\n  distribution: {max_spread: 0, tolerance: 1}\n",
+        lambda s: expect(s).distribution,
+        DistributionGate(1.0, max_spread=0),
+        id="distribution-spread-and-tolerance",
+    ),
+    pytest.param(
         "expect:\n  latency:\n    get:\n      p99: 50ms\n      p99.9: 2.5\n"
         "    all:\n      max: 1s\n",
         lambda s: expect(s).latency,
@@ -1122,6 +1134,13 @@ REJECT = [
         3,
         "expected a number >= 0",
         id="tolerance-negative",
+    ),
+    pytest.param(
+        "expect:\n  distribution:\n    max_spread: 1.5\n" + GET,
+        "expect.distribution.max_spread",
+        3,
+        "expected an integer >= 0, found a number 1.5",
+        id="max-spread-fraction",
     ),
     pytest.param(
         "expect:\n  distribution:\n    op: copy\n" + GET,
