@@ -93,9 +93,15 @@ class Router:
         return self.namespace == "isolated"
 
     def reset_stats(self) -> list[EndpointStats]:
-        """Start counting afresh (at a phase change) and return the old counters."""
+        """Start counting afresh (at a phase change) and return the old counters.
+
+        Round robin starts again at the first endpoint, so that each phase's
+        counts differ by at most one request and the spare ones go to the first
+        endpoints, whatever the phase before left the counter at.
+        """
         old = self.stats
         self.stats = [EndpointStats(backend.spec.uri) for backend in self.backends]
+        self._next = 0
         return old
 
     def choose(self) -> int:
