@@ -652,6 +652,35 @@ class RunMetrics:
         )
 
 
+#: sai3-bench's op classes; op types not named here count as META.
+OP_CLASSES = {"get": "GET", "put": "PUT"}
+CLASS_NAMES = ("GET", "PUT", "META")
+
+
+@dataclass
+class ClassTotals:
+    """One op class's figures so far: bytes moved and every latency recorded."""
+
+    bytes: int = 0
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+
+    def add(self, other: ClassTotals) -> None:
+        """Add another worker's totals of the same class."""
+        self.bytes += other.bytes
+        self.latency.merge(other.latency)
+
+
+def class_totals(ops: Mapping[str, OpStats]) -> dict[str, ClassTotals]:
+    """The op types' figures merged into sai3-bench's classes GET, PUT, META."""
+    totals = {name: ClassTotals() for name in CLASS_NAMES}
+    for op, stats in ops.items():
+        target = totals[OP_CLASSES.get(op, "META")]
+        target.bytes += stats.bytes
+        for histogram in stats.buckets.values():
+            target.latency.merge(histogram)
+    return totals
+
+
 def share_pct(values: Sequence[int]) -> list[float]:
     """Return each value's share of the total in percent, to 0.01.
 

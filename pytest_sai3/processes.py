@@ -26,8 +26,9 @@ from functools import partial
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
+from pytest_sai3.cpu import CpuSampler
 from pytest_sai3.dataset import Pool
-from pytest_sai3.metrics import LatencyHistogram, RunMetrics
+from pytest_sai3.metrics import CLASS_NAMES, ClassTotals, LatencyHistogram, RunMetrics
 from pytest_sai3.workload import ERROR_SAMPLES, Coordination, Ledger
 
 if TYPE_CHECKING:
@@ -257,6 +258,7 @@ class _Ticks:
         self.latest: dict[int, dict[str, Any]] = {}
         self.last_total = 0
         self.due = time.monotonic() + interval
+        self.cpu = CpuSampler()
 
     def wait_s(self) -> float:
         return max(0.0, self.due - time.monotonic())
@@ -270,14 +272,21 @@ class _Ticks:
         rows = list(self.latest.values())
         total = sum(row["total_ops"] for row in rows)
         lefts = [row["left_s"] for row in rows if row.get("left_s") is not None]
+        classes = {name: ClassTotals() for name in CLASS_NAMES}
+        for row in rows:
+            for name, totals in row.get("classes", {}).items():
+                classes[name].add(totals)
         self.on_row(
             {
                 "elapsed_s": max(row["elapsed_s"] for row in rows),
+                "timestamp": time.time(),
                 "ops": total - self.last_total,
                 "total_ops": total,
                 "errors": sum(row["errors"] for row in rows),
                 "ops_per_s": (total - self.last_total) / self.interval,
                 "left_s": min(lefts) if lefts else None,
+                "classes": classes,
+                "cpu": self.cpu.sample(),
             }
         )
         self.last_total = total

@@ -14,13 +14,12 @@ With ``--sai3-results=DIR`` each scenario item gets ``DIR/<item name>/``:
     Written for single-endpoint runs too: every folder holds the same files.
 ``perf_log.tsv``
     sai3-bench's 30 columns, one row per sampled interval of the workload,
-    stage ``Workload``, agent ``local``. Only the count of successful ops and
-    the running error count are sampled, so the interval's ops fill the
-    columns of the one class that ran (``get_ops``, ``get_iops`` for a
-    GET-only mix) and stay 0 when several ran; ``errors`` holds the
-    interval's new errors; bytes, latency and CPU columns are 0 (not
-    measured per interval); ``timestamp_epoch_ms`` is 0 unless the engine's
-    rows carry a ``timestamp`` (epoch seconds).
+    stage ``Workload``, agent ``local``. As in sai3-bench, each class's ops
+    and bytes are the interval's (successful ops), its latencies cumulative
+    since the workload started, and the CPU columns the whole machine's use
+    over the interval (from ``/proc/stat``; 0.0 where there is none);
+    ``errors`` holds the interval's new errors. MB/s columns are MiB/s, as
+    in the results TSVs.
 ``summary.json``
     The plan, every phase's :meth:`RunMetrics.to_dict` (histograms
     included), the gates, the stop reason, notes and error samples.
@@ -68,7 +67,13 @@ import yaml
 
 from pytest_sai3.embedded import safe_prefix
 from pytest_sai3.expect import GateResult, evaluate
-from pytest_sai3.metrics import LatencyHistogram, RunMetrics, share_pct
+from pytest_sai3.metrics import (
+    OP_CLASSES,
+    ClassTotals,
+    LatencyHistogram,
+    RunMetrics,
+    share_pct,
+)
 from pytest_sai3.site import redact
 from pytest_sai3.sizes import BUCKET_NAMES, FixedSize, LognormalSize, UniformSize
 
@@ -100,8 +105,8 @@ PERF_LOG_HEADER = tuple(
     "cpu_user_pct cpu_system_pct cpu_iowait_pct errors".split()
 )
 
-#: sai3-bench's op classes; op types not named here count as META.
-OP_CLASSES = {"get": "GET", "put": "PUT"}
+_MIB = 1024 * 1024
+
 #: The bucket_idx of each class's ``ALL`` row; the order rows are collected in.
 AGGREGATE_INDEX = {"META": 97, "GET": 98, "PUT": 99}
 WORKLOAD_CLASSES = ("GET", "PUT", "META")
@@ -338,41 +343,55 @@ def perf_log_tsv(result: RunResult | None) -> str:
     if result is None:
         return _lines(lines)
 
-    ran = [
-        name
-        for name, op_class in op_classes(result.workload).items()
-        if op_class.combined().count
-    ]
-    only = ran[0] if len(ran) == 1 else None
+    before: dict[str, ClassTotals] = {}
     previous_elapsed = 0.0
     previous_errors = 0
     for row in result.perf_log:
         elapsed = _number(row.get("elapsed_s"))
+        interval = elapsed - previous_elapsed
+        classes: dict[str, ClassTotals] = row.get("classes") or {}
+        cells = [
+            "local",
+            str(int(_number(row.get("timestamp")) * 1000)),
+            f"{elapsed:.3f}",
+            "Workload",
+        ]
+        for name in ("GET", "PUT", "META"):
+            cells += _perf_class(name, classes.get(name), before.get(name), interval)
+        cpu = row.get("cpu") or {}
+        cells += [f"{_number(cpu.get(key)):.1f}" for key in CPU_KEYS]
         errors = int(_number(row.get("errors")))
-        ops = int(_number(row.get("ops")))
-        rate = _number(row.get("ops_per_s"))
-        if not rate and elapsed > previous_elapsed:
-            rate = ops / (elapsed - previous_elapsed)
-        counts = {only: (ops, rate)} if only is not None else {}
-        stamp = _number(row.get("timestamp"))
-        new_errors = max(errors - previous_errors, 0)
-        lines.append(_perf_row(stamp, elapsed, counts, new_errors))
+        cells.append(str(max(errors - previous_errors, 0)))
+        lines.append("\t".join(cells))
+        before = classes or before
         previous_elapsed, previous_errors = elapsed, errors
     return _lines(lines)
 
 
-def _perf_row(
-    stamp: float, elapsed: float, counts: dict[str, tuple[int, float]], errors: int
-) -> str:
-    cells = ["local", str(int(stamp * 1000)), f"{elapsed:.3f}", "Workload"]
-    for name in ("GET", "PUT"):
-        ops, rate = counts.get(name, (0, 0.0))
-        # bytes, MB/s, then mean/p50/p90/p99 latency: not sampled per interval
-        cells += [str(ops), "0", f"{rate:.1f}", "0.00", "0", "0", "0", "0"]
-    ops, rate = counts.get("META", (0, 0.0))
-    cells += [str(ops), f"{rate:.1f}", "0", "0", "0", "0"]
-    cells += ["0.0", "0.0", "0.0", str(errors)]
-    return "\t".join(cells)
+#: The ``cpu`` keys of a perf_log row, in the TSV's column order.
+CPU_KEYS = ("user_pct", "system_pct", "iowait_pct")
+
+
+def _perf_class(
+    name: str, now: ClassTotals | None, before: ClassTotals | None, interval: float
+) -> list[str]:
+    """One class's cells: interval ops (and bytes), rates, cumulative latency."""
+    count = now.latency.count if now is not None else 0
+    moved = now.bytes if now is not None else 0
+    ops = count - (before.latency.count if before is not None else 0)
+    nbytes = moved - (before.bytes if before is not None else 0)
+    iops = ops / interval if interval > 0 else 0.0
+    cells = [str(ops)]
+    if name != "META":
+        mibps = nbytes / _MIB / interval if interval > 0 else 0.0
+        cells += [str(nbytes), f"{iops:.1f}", f"{mibps:.2f}"]
+    else:
+        cells.append(f"{iops:.1f}")
+    summary = now.latency.summary() if now is not None else {}
+    for key in ("mean_us", "p50_us", "p90_us", "p99_us"):
+        value = summary.get(key)
+        cells.append(f"{value:.0f}" if value is not None else "0")
+    return cells
 
 
 # -- summary.json, config.yaml, metadata.json ----------------------------------

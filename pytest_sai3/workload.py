@@ -15,13 +15,15 @@ import itertools
 import logging
 import random
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pytest_sai3.cpu import CpuSampler
 from pytest_sai3.dataset import Payloads, Pool, glob_regex, listing_for
 from pytest_sai3.endpoints.router import RequestError, Router
-from pytest_sai3.metrics import LatencyHistogram, RunMetrics
+from pytest_sai3.metrics import LatencyHistogram, RunMetrics, class_totals
 from pytest_sai3.site import PlannedOp
 from pytest_sai3.sizes import bucket_index
 
@@ -440,6 +442,7 @@ class OpLoop:
     async def _sample(self) -> None:
         interval = self.scenario.perf_log.interval if self.scenario.perf_log else 1.0
         loop = asyncio.get_running_loop()
+        cpu = CpuSampler()
         last_ops = 0
         while True:
             await asyncio.sleep(interval)
@@ -447,11 +450,14 @@ class OpLoop:
             total = self.metrics.total_ops
             row = {
                 "elapsed_s": now - self.start,
+                "timestamp": time.time(),
                 "ops": total - last_ops,
                 "total_ops": total,
                 "errors": self.metrics.total_errors,
                 "ops_per_s": (total - last_ops) / interval,
                 "left_s": (self.deadline - now) if self.deadline else None,
+                "classes": class_totals(self.metrics.ops),
+                "cpu": cpu.sample(),
             }
             last_ops = total
             self.result.perf_log.append(row)

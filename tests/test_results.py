@@ -9,16 +9,17 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from helpers import assert_finite_tsv, load_strict, plan_from, shared_dirs
+from helpers import assert_finite_tsv, load_strict, plan_from, run, shared_dirs
 
 from pytest_sai3.engine import RunResult
 from pytest_sai3.expect import GateResult
-from pytest_sai3.metrics import LatencyHistogram, RunMetrics
+from pytest_sai3.metrics import ClassTotals, LatencyHistogram, RunMetrics
 from pytest_sai3.report import ScenarioReport
 from pytest_sai3.results import (
     endpoint_stats_tsv,
@@ -217,40 +218,107 @@ def test_endpoint_uri_loses_its_user_info() -> None:
 # -- perf_log.tsv ------------------------------------------------------------------
 
 
-def result_with(tmp_path: Path, workload: RunMetrics) -> RunResult:
+def totals(nbytes: int, latencies: list[int]) -> ClassTotals:
+    """A class's cumulative figures: bytes, and a histogram of the latencies."""
+    histogram = LatencyHistogram()
+    for us in latencies:
+        histogram.record(us)
+    return ClassTotals(nbytes, histogram)
+
+
+def test_perf_log_rows_hold_each_interval_per_class(tmp_path: Path) -> None:
     plan = plan_from(tmp_path, scenario_data(shared_dirs(tmp_path)))
-    result = RunResult(plan, RunMetrics(), workload)
+    result = RunResult(plan, RunMetrics(), RunMetrics(elapsed_s=2.0))
+    cpu = {"user_pct": 12.5, "system_pct": 7.25, "iowait_pct": 0.5}
     result.perf_log = [
-        {"elapsed_s": 1.0, "ops": 10, "total_ops": 10, "errors": 1, "ops_per_s": 10.0},
-        {"elapsed_s": 2.0, "ops": 4, "total_ops": 14, "errors": 3, "ops_per_s": 4.0},
+        {
+            "elapsed_s": 1.0,
+            "timestamp": 1700000000.25,
+            "errors": 1,
+            "classes": {"GET": totals(10 * 1024, [100] * 10)},
+            "cpu": cpu,
+        },
+        {
+            "elapsed_s": 2.0,
+            "timestamp": 1700000001.25,
+            "errors": 3,
+            "classes": {
+                "GET": totals(14 * 1024, [100] * 10 + [300] * 4),
+                "PUT": totals(2 * 1048576, [5000, 5000]),
+                "META": totals(0, [50] * 6),
+            },
+            "cpu": cpu,
+        },
     ]
-    return result
 
-
-def test_perf_log_puts_interval_ops_in_the_one_class_that_ran(
-    tmp_path: Path,
-) -> None:
-    workload = RunMetrics(elapsed_s=2.0)
-    workload.op("get").record(100, 1024, 1)
-
-    text = perf_log_tsv(result_with(tmp_path, workload))
-    rows = table(text)
+    text = perf_log_tsv(result)
+    first, second = table(text)
 
     assert text.startswith(PERF_LOG_HEADER)
     assert len(PERF_LOG_HEADER.split("\t")) == 30
-    assert [row["get_ops"] for row in rows] == ["10", "4"]
-    assert [row["get_iops"] for row in rows] == ["10.0", "4.0"]
-    assert [row["errors"] for row in rows] == ["1", "2"]
-    assert {(row["agent_id"], row["stage"]) for row in rows} == {("local", "Workload")}
-    assert {row["put_ops"] for row in rows} == {"0"}
-    assert rows[1]["elapsed_s"] == "2.000"
+    assert (first["get_ops"], second["get_ops"]) == ("10", "4")
+    assert (first["get_bytes"], second["get_bytes"]) == ("10240", "4096")
+    assert (first["get_iops"], second["get_iops"]) == ("10.0", "4.0")
+    # Latencies are cumulative since the start: the second row holds all 14.
+    assert (first["get_mean_us"], second["get_mean_us"]) == ("100", "157")
+    assert (first["get_p99_us"], second["get_p99_us"]) == ("100", "300")
+    assert (second["put_ops"], second["put_mbps"], second["put_p50_us"]) == (
+        "2",
+        "2.00",
+        "5000",
+    )
+    assert (first["meta_ops"], second["meta_ops"], second["meta_iops"]) == (
+        "0",
+        "6",
+        "6.0",
+    )
+    assert [row["errors"] for row in (first, second)] == ["1", "2"]
+    assert first["timestamp_epoch_ms"] == "1700000000250"
+    cpu_cells = (
+        first["cpu_user_pct"],
+        first["cpu_system_pct"],
+        first["cpu_iowait_pct"],
+    )
+    assert cpu_cells == ("12.5", "7.2", "0.5")
+    assert {(row["agent_id"], row["stage"]) for row in (first, second)} == {
+        ("local", "Workload")
+    }
 
 
-def test_perf_log_invents_no_split_when_several_classes_ran(tmp_path: Path) -> None:
-    text = perf_log_tsv(result_with(tmp_path, phase()))
+def test_perf_log_of_a_real_mixed_run(tmp_path: Path) -> None:
+    data = scenario_data(
+        shared_dirs(tmp_path),
+        ops=None,
+        duration="2s",
+        perf_log={"interval": "250ms"},
+        workload=[
+            {"op": "get", "path": "data/*", "weight": 60},
+            {"op": "put", "path": "data/", "object_size": 2048, "weight": 30},
+            {"op": "stat", "path": "data/*", "weight": 10},
+        ],
+    )
+    del data["ops"]
+    started = time.time()
+    result = run(plan_from(tmp_path, data))
 
-    for row in table(text):
-        assert (row["get_ops"], row["put_ops"], row["meta_ops"]) == ("0", "0", "0")
+    rows = table(perf_log_tsv(result))
+    workload = result.workload
+
+    assert len(rows) >= 6
+    for column, op in (("get_ops", "get"), ("put_ops", "put"), ("meta_ops", "stat")):
+        sampled = sum(int(row[column]) for row in rows)
+        # Every op the samples saw, and no op twice: at most the run's total,
+        # short of it by what ran after the last sample (under one interval).
+        assert workload.ops[op].count * 0.5 < sampled <= workload.ops[op].count
+    put_bytes = sum(int(row["put_bytes"]) for row in rows)
+    assert put_bytes == 2048 * sum(int(row["put_ops"]) for row in rows)
+    stamps = [int(row["timestamp_epoch_ms"]) / 1000 for row in rows]
+    assert started < stamps[0] and stamps == sorted(stamps) and stamps[-1] < time.time()
+    for row in rows:
+        for column in ("cpu_user_pct", "cpu_system_pct", "cpu_iowait_pct"):
+            assert 0.0 <= float(row[column]) <= 100.0
+    assert any(float(row["cpu_user_pct"]) > 0 for row in rows)
+    assert int(rows[-1]["get_p50_us"]) > 0
 
 
 # -- JSON, atomic writes -----------------------------------------------------------
