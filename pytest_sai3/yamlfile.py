@@ -184,6 +184,42 @@ def describe(value: object) -> str:
     return f"{kind} {text[:40] + '...' if len(text) > 40 else text}"
 
 
+def misspelt(key: str, known: Iterable[str]) -> str | None:
+    """The known key that ``key`` is a typo of, if any.
+
+    A typo is one edit away (a letter dropped, added, changed, or two swapped),
+    or two for keys of ten letters or more: ``concurency``, ``wieght``,
+    ``tolerence``; not ``size`` for ``size_spec``, nor keys under four letters.
+    """
+    if len(key) < 4:
+        return None
+    for candidate in known:
+        allowed = 2 if len(candidate) >= 10 else 1
+        if abs(len(candidate) - len(key)) <= allowed and (
+            _edit_distance(key, candidate) <= allowed
+        ):
+            return candidate
+    return None
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance with adjacent swaps counted as one edit."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, char in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, other in enumerate(b, 1):
+            current[j] = min(
+                previous[j] + 1,
+                current[j - 1] + 1,
+                previous[j - 1] + (char != other),
+            )
+            if i > 1 and j > 1 and char == b[j - 2] and a[i - 2] == other:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        previous2, previous = previous, current
+    return previous[-1]
+
+
 def suggest(key: str, known: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for a likely misspelling, else ``""``."""
     matches = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
@@ -369,8 +405,14 @@ class Section:
     ) -> list[ConfigWarning]:
         """Warnings for keys that were never read.
 
+        A key one or two letters away from a key we know is a typo, and the
+        setting it meant would be lost: that is an error, not a warning. Other
+        unknown keys only warn, so that sai3-bench files, which may carry keys
+        sai3-bench itself ignores, still run.
+
         :param known: every key this mapping may hold, for suggestions.
         :param ignored: keys accepted with no effect, with the reason.
+        :raises ConfigError: for a misspelt key.
         """
         known = list(known)
         ignored = ignored or {}
@@ -382,6 +424,9 @@ class Section:
             if key in ignored:
                 message = f"ignored: {ignored[key]}"
             else:
+                typo = misspelt(key, known)
+                if typo is not None:
+                    raise self.error(key, f"unknown key: did you mean '{typo}'?")
                 message = "unknown key, ignored" + suggest(key, known)
             warnings.append(ConfigWarning(self.path, line, self.dotted(key), message))
         return warnings

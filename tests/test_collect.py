@@ -184,6 +184,19 @@ def test_misspelt_required_key_is_one_line_error(pytester: pytest.Pytester) -> N
     result.assert_outcomes(errors=1)
 
 
+def test_misspelt_optional_key_is_one_line_error(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", typo="duration: 5s\nconcurency: 4\n" + GET)
+
+    result = collect(pytester, "typo.yaml")
+
+    path = pytester.path / "typo.yaml"
+    assert error_section(result) == [
+        f"{path}:2: concurency: unknown key: did you mean 'concurrency'?"
+    ]
+    assert "Traceback" not in result.stdout.str()
+    result.assert_outcomes(errors=1)
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -238,7 +251,7 @@ def test_collection_errors(pytester: pytest.Pytester, text: str, expected: str) 
 
 
 WARNED = """\
-concurency: 4
+max_concurrency: 4
 workload:
   - op: get
     path: data/*
@@ -255,8 +268,8 @@ def test_ignored_and_unknown_keys_warn(pytester: pytest.Pytester) -> None:
         [
             "warned.yaml::warned",
             "*warnings summary*",
-            "*warned.yaml:1: Sai3Warning: *warned.yaml:1: concurency: unknown key, "
-            "ignored (did you mean 'concurrency'?)",
+            "*warned.yaml:1: Sai3Warning: *warned.yaml:1: max_concurrency: unknown "
+            "key, ignored (did you mean 'concurrency'?)",
             "*warned.yaml:5: Sai3Warning: *warned.yaml:5: "
             "workload[[]0[]].use_multi_endpoint: ignored: sai3-bench removed it*",
         ]
@@ -274,7 +287,7 @@ def test_warnings_can_be_errors_with_w(pytester: pytest.Pytester) -> None:
 
     path = pytester.path / "warned.yaml"
     assert error_section(result) == [
-        f"{path}:1: concurency: unknown key, ignored (did you mean 'concurrency'?)"
+        f"{path}:1: max_concurrency: unknown key, ignored (did you mean 'concurrency'?)"
     ]
     result.assert_outcomes(errors=1)
 
@@ -286,8 +299,8 @@ def test_strict_turns_warnings_into_errors(pytester: pytest.Pytester) -> None:
 
     path = pytester.path / "warned.yaml"
     assert error_section(result) == [
-        f"{path}:1: concurency: unknown key, ignored (did you mean 'concurrency'?) "
-        "(--sai3-strict)"
+        f"{path}:1: max_concurrency: unknown key, ignored "
+        "(did you mean 'concurrency'?) (--sai3-strict)"
     ]
     result.assert_outcomes(errors=1)
 

@@ -1227,6 +1227,55 @@ REJECT = [
         "expected an integer >= 1, found an integer -1",
         id="parametrize-bad-value",
     ),
+    pytest.param(
+        "concurency: 4\n" + GET,
+        "concurency",
+        1,
+        "unknown key: did you mean 'concurrency'?",
+        id="top-level-typo",
+    ),
+    pytest.param(
+        "workload:\n  - op: get\n    path: x\n    wieght: 3\n",
+        "workload[0].wieght",
+        4,
+        "unknown key: did you mean 'weight'?",
+        id="op-typo",
+    ),
+    pytest.param(
+        "multi_endpoint:\n  endpoint: [file:///a/]\n" + GET,
+        "multi_endpoint.endpoint",
+        2,
+        "unknown key: did you mean 'endpoints'?",
+        id="multi-endpoint-typo",
+    ),
+    pytest.param(
+        "prepare:\n  clean_up: true\n" + GET,
+        "prepare.clean_up",
+        2,
+        "unknown key: did you mean 'cleanup'?",
+        id="prepare-typo",
+    ),
+    pytest.param(
+        "expect:\n  distrbution: {}\n" + GET,
+        "expect.distrbution",
+        2,
+        "unknown key: did you mean 'distribution'?",
+        id="expect-typo",
+    ),
+    pytest.param(
+        "expect:\n  distribution:\n    tolerence: 2\n" + GET,
+        "expect.distribution.tolerence",
+        3,
+        "unknown key: did you mean 'tolerance'?",
+        id="distribution-typo",
+    ),
+    pytest.param(
+        "expect:\n  errors:\n    maxx: 2\n" + GET,
+        "expect.errors.maxx",
+        3,
+        "unknown key: did you mean 'max'?",
+        id="errors-typo",
+    ),
 ]
 
 
@@ -1249,16 +1298,6 @@ def test_reject_table_is_large_enough() -> None:
 
 WARN = [
     pytest.param(
-        "concurency: 4\n" + GET,
-        (1, "concurency", "unknown key, ignored (did you mean 'concurrency'?)"),
-        id="top-level-typo",
-    ),
-    pytest.param(
-        "workload:\n  - op: get\n    path: x\n    wieght: 3\n",
-        (4, "workload[0].wieght", "unknown key, ignored (did you mean 'weight'?)"),
-        id="op-typo",
-    ),
-    pytest.param(
         "workload:\n  - op: get\n    path: x\n    use_multi_endpoint: true\n",
         (
             4,
@@ -1279,19 +1318,9 @@ WARN = [
         id="sai3-only-key",
     ),
     pytest.param(
-        "multi_endpoint:\n  endpoint: [file:///a/]\n" + GET,
-        (2, "multi_endpoint.endpoint", "(did you mean 'endpoints'?)"),
-        id="multi-endpoint-typo",
-    ),
-    pytest.param(
         "workload:\n  - op: get\n    path: x\n    object_size: 4\n",
         (4, "workload[0].object_size", "ignored: only put ops take a size"),
         id="size-on-get",
-    ),
-    pytest.param(
-        "prepare:\n  clean_up: true\n" + GET,
-        (2, "prepare.clean_up", "(did you mean 'cleanup'?)"),
-        id="prepare-typo",
     ),
     pytest.param(
         "error_handling:\n  max_retry: 2\n" + GET,
@@ -1304,24 +1333,14 @@ WARN = [
         id="perf-log-path",
     ),
     pytest.param(
-        "expect:\n  distrbution: {}\n" + GET,
-        (2, "expect.distrbution", "(did you mean 'distribution'?)"),
-        id="expect-typo",
-    ),
-    pytest.param(
-        "expect:\n  distribution:\n    tolerence: 2\n" + GET,
-        (3, "expect.distribution.tolerence", "(did you mean 'tolerance'?)"),
-        id="distribution-typo",
-    ),
-    pytest.param(
-        "expect:\n  errors:\n    maxx: 2\n" + GET,
-        (3, "expect.errors.maxx", "(did you mean 'max'?)"),
-        id="errors-typo",
-    ),
-    pytest.param(
         "expect:\n  throughput:\n    min_ops: 2\n" + GET,
         (3, "expect.throughput.min_ops", "(did you mean 'min_ops_per_s'?)"),
         id="throughput-typo",
+    ),
+    pytest.param(
+        "frobnicate: 4\n" + GET,
+        (1, "frobnicate", "unknown key, ignored"),
+        id="unknown-key",
     ),
 ]
 
