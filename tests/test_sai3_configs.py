@@ -64,6 +64,7 @@ HEAVY = {
 
 
 def test_every_config_is_covered() -> None:
+    assert CONFIGS.is_dir(), f"the sai3-bench configs are not at {CONFIGS}"
     names = {p.name for p in CONFIGS.glob("*.yaml")}
     assert names == set(FILE_CONFIGS) | set(S3_CONFIGS) | set(HEAVY)
     assert len(names) == 21
