@@ -91,10 +91,13 @@ def make_plan(
         store = embedded_storage(state)
         described = store.describe(storage, namespace)
         if dry_run:
+            # Stand-ins named as such: the real ports and folders are chosen
+            # when the storage starts, and a dry run starts nothing.
             prefix = safe_prefix(item.nodeid)
             default = [
-                f"{'file:///embedded' if storage == 'file' else 's3://127.0.0.1:1'}"
-                f"/{'ep' if storage == 'file' else 'sai3-bench/'}{n}/{prefix}/"
+                f"file:///embedded-folder/ep{n}/{prefix}/"
+                if storage == "file"
+                else f"s3://embedded-gateway-{n}:8333/sai3-bench/{prefix}/"
                 for n in range(1, 5)
             ]
         else:
