@@ -1,7 +1,8 @@
 """The bare loop: the plugin's clients driven directly, with nothing around them.
 
 Each client is built with the settings the plugin gives it (connection pool,
-retries off, path-style requests, the same thread pool size for folders), and
+retries off, path-style requests; folders go through the plugin's own local
+client, inline where it runs calls inline), and
 driven the way the plugin drives it: ``concurrency`` asyncio tasks, one shared
 round-robin counter over the four endpoints, a random prepared key per GET and a
 new key per PUT. What is left out is everything the plugin adds: op records,
@@ -124,6 +125,26 @@ class S3fsClient:
             await self.fs._s3.__aexit__(None, None, None)
 
 
+class FileClient:
+    """A folder through the plugin's own local client (inline where it may)."""
+
+    def __init__(self, uri: str, executor: ThreadPoolExecutor) -> None:
+        from pytest_sai3.endpoints.local import LocalBackend
+        from pytest_sai3.endpoints.uris import parse_endpoint
+
+        self.backend = LocalBackend(parse_endpoint(uri), executor)
+        self.inline = self.backend.inline
+
+    async def get(self, key: str) -> int:
+        return len(await self.backend.get(key))
+
+    async def put(self, key: str, data: bytes) -> None:
+        await self.backend.put(key, data)
+
+    async def close(self) -> None:
+        return None
+
+
 def read_file(path: str) -> int:
     """Read a whole file; returns its size."""
     with open(path, "rb") as handle:
@@ -134,27 +155,6 @@ def write_file(path: str, data: bytes) -> None:
     """Write a whole file."""
     with open(path, "wb") as handle:
         handle.write(data)
-
-
-class FileClient:
-    """A folder through open/read/write on a thread pool, as the plugin does it."""
-
-    def __init__(self, uri: str, executor: ThreadPoolExecutor) -> None:
-        self.root = uri.split("://", 1)[1].rstrip("/")
-        self._executor = executor
-
-    async def get(self, key: str) -> int:
-        loop = asyncio.get_running_loop()
-        path = f"{self.root}/{key}"
-        return await loop.run_in_executor(self._executor, read_file, path)
-
-    async def put(self, key: str, data: bytes) -> None:
-        loop = asyncio.get_running_loop()
-        path = f"{self.root}/{key}"
-        await loop.run_in_executor(self._executor, write_file, path, data)
-
-    async def close(self) -> None:
-        return None
 
 
 def make_clients(
@@ -196,6 +196,9 @@ async def bare_loop(
     done = [0, 0]
     deadline = loop.time() + duration
 
+    # As the plugin's op loop does: inline calls never yield, so yield between ops.
+    yielding = any(getattr(client, "inline", False) for client in clients)
+
     async def worker(number: int) -> None:
         rng = random.Random(seed * 1009 + number)
         while loop.time() < deadline:
@@ -210,6 +213,8 @@ async def bare_loop(
                 done[1] += 1
                 continue
             done[0] += 1
+            if yielding:
+                await asyncio.sleep(0)
 
     start = loop.time()
     await asyncio.gather(*(worker(n) for n in range(concurrency)))

@@ -242,6 +242,9 @@ class OpLoop:
     ) -> None:
         rng = random.Random(self.seed * 1009 + number)
         loop = asyncio.get_running_loop()
+        # Inline file calls never yield: give the other workers their turn
+        # between ops, outside the request's timed window.
+        yielding = self.router.inline
         while True:
             scheduled = None
             if queue is not None:
@@ -260,6 +263,8 @@ class OpLoop:
             await self._run_op(state, rng, start)
             if self.stop:
                 return
+            if yielding:
+                await asyncio.sleep(0)
 
     async def _run_op(
         self, state: OpState, rng: random.Random, scheduled: float

@@ -12,21 +12,22 @@ import errno
 import logging
 import os
 import re
-import shutil
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
+from pytest_sai3.endpoints.local import (
+    Entry,
+    LocalBackend,
+    holds_nothing,
+    split_prefix,
+)
 from pytest_sai3.endpoints.uris import EXTRA_PACKAGES, EndpointSpec
 
 log = logging.getLogger("pytest_sai3.endpoints")
 
 T = TypeVar("T")
-
-# An entry of a listing: the key relative to the endpoint root, and its size.
-Entry = tuple[str, int]
 
 #: Part size of multipart uploads, the same for every S3 client: S3's smallest
 #: part. obstore uploads an object larger than one part in parts; s3fs, from two
@@ -73,128 +74,6 @@ class Backend(Protocol):
     async def mkdir(self, key: str) -> None: ...
     async def rmdir(self, key: str, recursive: bool) -> None: ...
     async def close(self) -> None: ...
-
-
-def split_prefix(prefix: str) -> tuple[str, str]:
-    """Split a listing prefix into its directory and a name prefix.
-
-    ``data/`` -> (``data``, ``""``); ``data/prepared-`` -> (``data``, ``prepared-``).
-    """
-    prefix = prefix.lstrip("/")
-    if "/" in prefix:
-        directory, name = prefix.rsplit("/", 1)
-        return directory, name
-    return "", prefix
-
-
-class LocalBackend:
-    """A directory, through plain OS calls run on a thread pool.
-
-    The calls block, so they run on threads: a slow NFS mount must not stall the
-    other workers. fsspec is not on this path: plain calls do the same work for
-    less CPU per op.
-    """
-
-    def __init__(self, spec: EndpointSpec, executor: ThreadPoolExecutor) -> None:
-        self.spec = spec
-        self._root = spec.root or "/"
-        self._executor = executor
-
-    def _path(self, key: str) -> str:
-        return os.path.join(self._root, key.lstrip("/"))
-
-    async def _run(self, func: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, func, *args)
-
-    async def get(self, key: str) -> bytes:
-        return await self._run(_read_file, self._path(key))
-
-    async def put(self, key: str, data: bytes | memoryview) -> None:
-        await self._run(_write_file, self._path(key), data)
-
-    async def list(self, prefix: str, recursive: bool) -> list[Entry]:
-        return await self._run(_list_dir, self._root, prefix, recursive)
-
-    async def stat(self, key: str) -> int:
-        return await self._run(_stat_file, self._path(key))
-
-    async def delete(self, key: str) -> None:
-        await self._run(os.unlink, self._path(key))
-
-    async def mkdir(self, key: str) -> None:
-        await self._run(os.makedirs, self._path(key))
-
-    async def rmdir(self, key: str, recursive: bool) -> None:
-        await self._run(shutil.rmtree if recursive else os.rmdir, self._path(key))
-
-    async def close(self) -> None:
-        return None
-
-
-def _read_file(path: str) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read()
-
-
-def _write_file(path: str, data: bytes | memoryview) -> None:
-    try:
-        handle = open(path, "wb")
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        handle = open(path, "wb")
-    with handle:
-        handle.write(data)
-
-
-def _stat_file(path: str) -> int:
-    result = os.stat(path)
-    if not os.path.isfile(path):
-        raise IsADirectoryError(errno.EISDIR, "not an object", path)
-    return result.st_size
-
-
-def holds_nothing(err: OSError) -> bool:
-    """Whether a listing error means that nothing can be under the path.
-
-    A path that does not exist, is a file, or has a name too long for the file
-    system (a component over 255 bytes) holds no object: its listing is empty.
-    Writing to such a path fails, and that failure is the put's to report.
-    """
-    return isinstance(err, FileNotFoundError | NotADirectoryError) or (
-        err.errno == errno.ENAMETOOLONG
-    )
-
-
-def _list_dir(root: str, prefix: str, recursive: bool) -> list[Entry]:
-    directory, name = split_prefix(prefix)
-    base = os.path.join(root, directory) if directory else root
-    entries: list[Entry] = []
-    try:
-        scan = list(os.scandir(base))
-    except OSError as err:
-        if holds_nothing(err):
-            return entries
-        raise
-    stack = [(directory, scan)]
-    while stack:
-        rel_dir, items = stack.pop()
-        for item in items:
-            rel = f"{rel_dir}/{item.name}" if rel_dir else item.name
-            if rel_dir == directory and name and not item.name.startswith(name):
-                continue
-            if item.is_dir(follow_symlinks=True):
-                if recursive:
-                    try:
-                        stack.append((rel, list(os.scandir(item.path))))
-                    except OSError:
-                        continue
-                continue
-            try:
-                entries.append((rel, item.stat().st_size))
-            except FileNotFoundError:
-                continue
-    return entries
 
 
 class FsspecBackend:

@@ -27,8 +27,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn, TypeVar
 
-from pytest_sai3.endpoints.clients import Backend, Entry, classify_error
+from pytest_sai3.endpoints.clients import Backend, classify_error
 from pytest_sai3.endpoints.deadlines import Deadlines
+from pytest_sai3.endpoints.local import Entry
 from pytest_sai3.metrics import EndpointStats
 
 log = logging.getLogger("pytest_sai3.router")
@@ -86,6 +87,11 @@ class Router:
         self._next = 0
         self._picks = 0
         self._last_pick = [-1] * len(backends)
+
+    @property
+    def inline(self) -> bool:
+        """Whether a request may complete without yielding to the event loop."""
+        return any(getattr(backend, "inline", False) for backend in self.backends)
 
     @property
     def isolated(self) -> bool:
