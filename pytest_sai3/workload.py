@@ -125,10 +125,21 @@ class OpLoop:
         self.deadline: float | None = None
         self.counter = itertools.count()
         self.feeds = _put_feeds(states, scenario.dynamic_put_pool)
+        self.rated = bool(scenario.io_rate is not None and scenario.io_rate.iops)
+        self.loop: asyncio.AbstractEventLoop  # set when the run starts
+        self._executors: dict[str, Callable[[OpState, random.Random], Any]] = {
+            "get": self._get,
+            "put": self._put,
+            "stat": self._stat,
+            "list": self._list,
+            "delete": self._delete,
+            "mkdir": self._mkdir,
+            "rmdir": self._rmdir,
+        }
 
     async def run(self) -> None:
         """Run until a bound is reached, then hand the endpoint counters over."""
-        loop = asyncio.get_running_loop()
+        loop = self.loop = asyncio.get_running_loop()
         self.start = loop.time()
         if self.scenario.duration is not None:
             self.deadline = self.start + self.scenario.warmup + self.scenario.duration
@@ -205,7 +216,7 @@ class OpLoop:
         """Whether a worker may start one more op (stop, deadline, op budget)."""
         if self.stop:
             return False
-        now = asyncio.get_running_loop().time()
+        now = self.loop.time()
         if self.deadline is not None and now >= self.deadline:
             return False
         ops = self.scenario.ops
@@ -276,7 +287,18 @@ class OpLoop:
             counted = not self.warming
             if counted and not self._take_budget():
                 return
-            await self._measure(state, rng, scheduled, counted)
+            execute = self._executors[state.planned.op.kind]
+            sent = self.loop.time()
+            try:
+                nbytes, size = await execute(state, rng)
+            except _Exhausted:
+                self.issued -= counted
+                return
+            except RequestError as err:
+                await self._retry(state, rng, sent, scheduled, counted, err)
+                return
+            if counted:
+                self._record(state, sent, scheduled, nbytes, size, 0)
         finally:
             if limit is not None:
                 limit.release()
@@ -288,30 +310,64 @@ class OpLoop:
         self.issued += 1
         return True
 
-    async def _measure(
-        self, state: OpState, rng: random.Random, scheduled: float, counted: bool
+    def _record(
+        self,
+        state: OpState,
+        sent: float,
+        scheduled: float,
+        nbytes: int,
+        size: int,
+        retries: int,
     ) -> None:
-        loop = asyncio.get_running_loop()
-        sent = loop.time()
-        try:
-            kind, nbytes, size, retries, error = await self._attempt(state, rng)
-        except _Exhausted:
-            self.issued -= counted
-            return
-        end = loop.time()
-        if not counted:
-            return
-
+        """Record a successful op, timed from its first attempt's send."""
+        end = self.loop.time()
+        kind = state.planned.op.kind
         stats = self.metrics.op(kind)
-        stats.record_retry(retries)
-        if error is not None:
-            stats.record_error(error.kind)
-            self._on_error(kind, state, error)
-            return
+        if retries:
+            stats.record_retry(retries)
         stats.record(int((end - sent) * 1e6), nbytes, bucket_index(size))
-        if self.scenario.io_rate is not None and self.scenario.io_rate.iops:
+        if self.rated:
             hist = self.result.scheduled.setdefault(kind, LatencyHistogram())
             hist.record(int((end - scheduled) * 1e6))
+
+    async def _retry(
+        self,
+        state: OpState,
+        rng: random.Random,
+        sent: float,
+        scheduled: float,
+        counted: bool,
+        error: RequestError,
+    ) -> None:
+        """Attempt a failed op again as error_handling says, then record it."""
+        handling = self.handling
+        execute = self._executors[state.planned.op.kind]
+        retries = 0
+        delay = handling.initial_retry_delay_ms / 1000
+        ceiling = handling.max_retry_delay_ms / 1000
+        while (
+            handling.retry_on_error and retries < handling.max_retries and not self.stop
+        ):
+            retries += 1
+            jitter = 1 + rng.uniform(-1, 1) * handling.retry_jitter_factor
+            await asyncio.sleep(min(delay, ceiling) * jitter)
+            delay *= handling.retry_backoff_multiplier
+            try:
+                nbytes, size = await execute(state, rng)
+            except _Exhausted:
+                self.issued -= counted
+                return
+            except RequestError as err:
+                error = err
+                continue
+            if counted:
+                self._record(state, sent, scheduled, nbytes, size, retries)
+            return
+        if counted:
+            stats = self.metrics.op(state.planned.op.kind)
+            stats.record_retry(retries)
+            stats.record_error(error.kind)
+            self._on_error(state.planned.op.kind, state, error)
 
     def _on_error(self, kind: str, state: OpState, error: RequestError) -> None:
         self.errors += 1
@@ -329,57 +385,28 @@ class OpLoop:
             )
             self.result.stop_reason = "max_total_errors reached"
 
-    async def _attempt(
-        self, state: OpState, rng: random.Random
-    ) -> tuple[str, int, int, int, RequestError | None]:
-        kind = state.planned.op.kind
-        retries = 0
-        delay = self.handling.initial_retry_delay_ms / 1000
-        ceiling = self.handling.max_retry_delay_ms / 1000
-        while True:
-            try:
-                nbytes, size = await self._execute(state, rng)
-                return kind, nbytes, size, retries, None
-            except _Exhausted:
-                raise
-            except RequestError as err:
-                if (
-                    not self.handling.retry_on_error
-                    or retries >= self.handling.max_retries
-                    or self.stop
-                ):
-                    return kind, 0, 0, retries, err
-            retries += 1
-            jitter = 1 + rng.uniform(-1, 1) * self.handling.retry_jitter_factor
-            await asyncio.sleep(min(delay, ceiling) * jitter)
-            delay *= self.handling.retry_backoff_multiplier
+    # One coroutine per op type: each returns (bytes moved, object size).
 
-    async def _execute(self, state: OpState, rng: random.Random) -> tuple[int, int]:
-        kind = state.planned.op.kind
-        if kind == "get":
-            key, endpoint = _pool(state).pick(rng)
-            data, _ = await self.router.get(key, endpoint)
-            return len(data), len(data)
-        if kind == "put":
-            return await self._put(state, rng)
-        if kind == "stat":
-            key, endpoint = _pool(state).pick(rng)
-            await self.router.stat(key, endpoint)
-            return 0, 0
-        if kind == "delete":
-            await self._delete(state, rng)
-            return 0, 0
-        if kind == "list":
-            prefix, recursive = listing_for(state.planned.key)
-            entries = await self.router.list(prefix, recursive)
-            self.result.list_items += len(entries)
-            return 0, 0
-        if kind == "mkdir":
-            key = self._new_key(state.planned.key, "dir")
-            endpoint = await self.router.mkdir(key)
-            self.ledger.dirs.append((key, self._held(endpoint)))
-            return 0, 0
-        await self._rmdir(state, rng)
+    async def _get(self, state: OpState, rng: random.Random) -> tuple[int, int]:
+        key, endpoint = _pool(state).pick(rng)
+        data, _ = await self.router.get(key, endpoint)
+        return len(data), len(data)
+
+    async def _stat(self, state: OpState, rng: random.Random) -> tuple[int, int]:
+        key, endpoint = _pool(state).pick(rng)
+        await self.router.stat(key, endpoint)
+        return 0, 0
+
+    async def _list(self, state: OpState, rng: random.Random) -> tuple[int, int]:
+        prefix, recursive = listing_for(state.planned.key)
+        entries = await self.router.list(prefix, recursive)
+        self.result.list_items += len(entries)
+        return 0, 0
+
+    async def _mkdir(self, state: OpState, rng: random.Random) -> tuple[int, int]:
+        key = self._new_key(state.planned.key, "dir")
+        endpoint = await self.router.mkdir(key)
+        self.ledger.dirs.append((key, self._held(endpoint)))
         return 0, 0
 
     async def _put(self, state: OpState, rng: random.Random) -> tuple[int, int]:
@@ -398,7 +425,7 @@ class OpLoop:
         self._feed_pools(key, held)
         return size, size
 
-    async def _delete(self, state: OpState, rng: random.Random) -> None:
+    async def _delete(self, state: OpState, rng: random.Random) -> tuple[int, int]:
         pool = _pool(state)
         if not pool:
             state.exhausted = True
@@ -410,14 +437,16 @@ class OpLoop:
             state.exhausted = True
         await self.router.delete(key, endpoint)
         self.ledger.deleted.add(key)
+        return 0, 0
 
-    async def _rmdir(self, state: OpState, rng: random.Random) -> None:
+    async def _rmdir(self, state: OpState, rng: random.Random) -> tuple[int, int]:
         dirs = self.ledger.dirs
         if not dirs:
             state.exhausted = True
             raise _Exhausted
         key, endpoint = dirs.pop(rng.randrange(len(dirs)))
         await self.router.rmdir(key, state.planned.op.recursive, endpoint)
+        return 0, 0
 
     def _held(self, endpoint: int) -> int | None:
         return endpoint if self.router.isolated else None

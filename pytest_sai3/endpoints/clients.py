@@ -66,7 +66,7 @@ class Backend(Protocol):
 
     spec: EndpointSpec
 
-    async def get(self, key: str) -> bytes: ...
+    async def get(self, key: str) -> bytes | memoryview: ...
     async def put(self, key: str, data: bytes | memoryview) -> None: ...
     async def list(self, prefix: str, recursive: bool) -> list[Entry]: ...
     async def stat(self, key: str) -> int: ...
@@ -258,9 +258,10 @@ class ObstoreBackend:
             },
         )
 
-    async def get(self, key: str) -> bytes:
+    async def get(self, key: str) -> bytes | memoryview:
         result = await self._obs.get_async(self.store, key.lstrip("/"))
-        return bytes(await result.bytes_async())
+        # A view of obstore's buffer: no copy of the object on the hot path.
+        return memoryview(await result.bytes_async())
 
     async def put(self, key: str, data: bytes | memoryview) -> None:
         await self._obs.put_async(

@@ -210,7 +210,7 @@ class MultiEndpointFileSystem(AsyncFileSystem):  # type: ignore[misc]
         endpoint = await self._holder(key)
         data, _ = await self._send(key, self.router.get(key, endpoint))
         # The router reads whole objects: a range is cut from the whole.
-        return data if start is None and end is None else data[start:end]
+        return bytes(data if start is None and end is None else data[start:end])
 
     async def _pipe_file(
         self,

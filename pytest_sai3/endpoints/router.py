@@ -24,7 +24,7 @@ import asyncio
 import builtins
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Coroutine
 from typing import Any, NoReturn, TypeVar
 
 from pytest_sai3.endpoints.clients import Backend, classify_error
@@ -132,19 +132,17 @@ class Router:
         return self.locations.get(key)
 
     async def _request(
-        self,
-        op: str,
-        index: int,
-        call: Callable[[Backend], Awaitable[T]],
-        sent: int = 0,
+        self, op: str, index: int, call: Coroutine[Any, Any, T], sent: int = 0
     ) -> T:
+        """Run one request, ``call`` (a coroutine of endpoint ``index``'s client,
+        not started yet), and count it on that endpoint."""
         stats = self.stats[index]
         stats.begin(op)
         start = time.perf_counter_ns()
         deadlines = self._deadlines
         task = deadlines.enter(start) if deadlines is not None else None
         try:
-            result = await call(self.backends[index])
+            result = await call
         except asyncio.CancelledError:
             if task is None or not deadlines.expired(task):  # type: ignore[union-attr]
                 # Interrupted (Ctrl-C, a run stopping): no longer in flight,
@@ -179,10 +177,12 @@ class Router:
                 return known
         return self.choose()
 
-    async def get(self, key: str, endpoint: int | None = None) -> tuple[bytes, int]:
+    async def get(
+        self, key: str, endpoint: int | None = None
+    ) -> tuple[bytes | memoryview, int]:
         """Read a whole object; returns its bytes and the endpoint that served it."""
         index = self._target(key, endpoint, True)
-        data = await self._request("get", index, lambda b: b.get(key))
+        data = await self._request("get", index, self.backends[index].get(key))
         return data, index
 
     async def put(
@@ -190,7 +190,9 @@ class Router:
     ) -> int:
         """Write an object; returns the endpoint that took it."""
         index = self._target(key, endpoint, False)
-        await self._request("put", index, lambda b: b.put(key, data), len(data))
+        await self._request(
+            "put", index, self.backends[index].put(key, data), len(data)
+        )
         if self.isolated:
             self.locations[key] = index
         return index
@@ -198,20 +200,20 @@ class Router:
     async def stat(self, key: str, endpoint: int | None = None) -> tuple[int, int]:
         """The size of an object, and the endpoint asked."""
         index = self._target(key, endpoint, True)
-        size = await self._request("stat", index, lambda b: b.stat(key))
+        size = await self._request("stat", index, self.backends[index].stat(key))
         return size, index
 
     async def delete(self, key: str, endpoint: int | None = None) -> int:
         """Delete an object; returns the endpoint asked."""
         index = self._target(key, endpoint, True)
-        await self._request("delete", index, lambda b: b.delete(key))
+        await self._request("delete", index, self.backends[index].delete(key))
         self.locations.pop(key, None)
         return index
 
     async def mkdir(self, key: str, endpoint: int | None = None) -> int:
         """Create a directory (a marker object on object stores)."""
         index = self._target(key, endpoint, False)
-        await self._request("mkdir", index, lambda b: b.mkdir(key))
+        await self._request("mkdir", index, self.backends[index].mkdir(key))
         if self.isolated:
             self.locations[key] = index
         return index
@@ -221,7 +223,7 @@ class Router:
     ) -> int:
         """Remove a directory."""
         index = self._target(key, endpoint, True)
-        await self._request("rmdir", index, lambda b: b.rmdir(key, recursive))
+        await self._request("rmdir", index, self.backends[index].rmdir(key, recursive))
         self.locations.pop(key, None)
         return index
 
@@ -245,7 +247,7 @@ class Router:
         self, prefix: str, recursive: bool, index: int
     ) -> builtins.list[tuple[str, int, int]]:
         entries: builtins.list[Entry] = await self._request(
-            "list", index, lambda b: b.list(prefix, recursive)
+            "list", index, self.backends[index].list(prefix, recursive)
         )
         if self.isolated:
             for key, _ in entries:
