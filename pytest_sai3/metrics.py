@@ -669,6 +669,29 @@ class ClassTotals:
         self.bytes += other.bytes
         self.latency.merge(other.latency)
 
+    def sample(self) -> dict[str, Any]:
+        """The figures a perf_log row keeps: a few numbers, no histogram, so
+        that a long run's samples stay small.
+
+        Keys ``ops``, ``bytes``, ``mean_us``, ``p50_us``, ``p90_us``, ``p99_us``
+        (latencies None when the class has no op yet).
+        """
+        summary = self.latency.summary()
+        return {
+            "ops": self.latency.count,
+            "bytes": self.bytes,
+            **{key: summary[key] for key in CLASS_SAMPLE_LATENCIES},
+        }
+
+
+#: The latency figures of :meth:`ClassTotals.sample`.
+CLASS_SAMPLE_LATENCIES = ("mean_us", "p50_us", "p90_us", "p99_us")
+
+
+def sampled_classes(totals: Mapping[str, ClassTotals]) -> dict[str, dict[str, Any]]:
+    """Each class's :meth:`ClassTotals.sample`."""
+    return {name: figures.sample() for name, figures in totals.items()}
+
 
 def class_totals(ops: Mapping[str, OpStats]) -> dict[str, ClassTotals]:
     """The op types' figures merged into sai3-bench's classes GET, PUT, META."""

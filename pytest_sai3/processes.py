@@ -28,7 +28,13 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_sai3.cpu import CpuSampler
 from pytest_sai3.dataset import Pool
-from pytest_sai3.metrics import CLASS_NAMES, ClassTotals, LatencyHistogram, RunMetrics
+from pytest_sai3.metrics import (
+    CLASS_NAMES,
+    ClassTotals,
+    LatencyHistogram,
+    RunMetrics,
+    sampled_classes,
+)
 from pytest_sai3.workload import ERROR_SAMPLES, Coordination, Ledger
 
 if TYPE_CHECKING:
@@ -274,7 +280,7 @@ class _Ticks:
         lefts = [row["left_s"] for row in rows if row.get("left_s") is not None]
         classes = {name: ClassTotals() for name in CLASS_NAMES}
         for row in rows:
-            for name, totals in row.get("classes", {}).items():
+            for name, totals in row.get("class_totals", {}).items():
                 classes[name].add(totals)
         self.on_row(
             {
@@ -285,7 +291,7 @@ class _Ticks:
                 "errors": sum(row["errors"] for row in rows),
                 "ops_per_s": (total - self.last_total) / self.interval,
                 "left_s": min(lefts) if lefts else None,
-                "classes": classes,
+                "classes": sampled_classes(classes),
                 "cpu": self.cpu.sample(),
             }
         )

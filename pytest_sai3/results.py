@@ -68,8 +68,8 @@ import yaml
 from pytest_sai3.embedded import safe_prefix
 from pytest_sai3.expect import GateResult, evaluate
 from pytest_sai3.metrics import (
+    CLASS_SAMPLE_LATENCIES,
     OP_CLASSES,
-    ClassTotals,
     LatencyHistogram,
     RunMetrics,
     share_pct,
@@ -343,13 +343,13 @@ def perf_log_tsv(result: RunResult | None) -> str:
     if result is None:
         return _lines(lines)
 
-    before: dict[str, ClassTotals] = {}
+    before: dict[str, dict[str, Any]] = {}
     previous_elapsed = 0.0
     previous_errors = 0
     for row in result.perf_log:
         elapsed = _number(row.get("elapsed_s"))
         interval = elapsed - previous_elapsed
-        classes: dict[str, ClassTotals] = row.get("classes") or {}
+        classes: dict[str, dict[str, Any]] = row.get("classes") or {}
         cells = [
             "local",
             str(int(_number(row.get("timestamp")) * 1000)),
@@ -357,7 +357,8 @@ def perf_log_tsv(result: RunResult | None) -> str:
             "Workload",
         ]
         for name in ("GET", "PUT", "META"):
-            cells += _perf_class(name, classes.get(name), before.get(name), interval)
+            now = classes.get(name, {})
+            cells += _perf_class(name, now, before.get(name, {}), interval)
         cpu = row.get("cpu") or {}
         cells += [f"{_number(cpu.get(key)):.1f}" for key in CPU_KEYS]
         errors = int(_number(row.get("errors")))
@@ -373,13 +374,11 @@ CPU_KEYS = ("user_pct", "system_pct", "iowait_pct")
 
 
 def _perf_class(
-    name: str, now: ClassTotals | None, before: ClassTotals | None, interval: float
+    name: str, now: dict[str, Any], before: dict[str, Any], interval: float
 ) -> list[str]:
     """One class's cells: interval ops (and bytes), rates, cumulative latency."""
-    count = now.latency.count if now is not None else 0
-    moved = now.bytes if now is not None else 0
-    ops = count - (before.latency.count if before is not None else 0)
-    nbytes = moved - (before.bytes if before is not None else 0)
+    ops = int(_number(now.get("ops"))) - int(_number(before.get("ops")))
+    nbytes = int(_number(now.get("bytes"))) - int(_number(before.get("bytes")))
     iops = ops / interval if interval > 0 else 0.0
     cells = [str(ops)]
     if name != "META":
@@ -387,9 +386,8 @@ def _perf_class(
         cells += [str(nbytes), f"{iops:.1f}", f"{mibps:.2f}"]
     else:
         cells.append(f"{iops:.1f}")
-    summary = now.latency.summary() if now is not None else {}
-    for key in ("mean_us", "p50_us", "p90_us", "p99_us"):
-        value = summary.get(key)
+    for key in CLASS_SAMPLE_LATENCIES:
+        value = now.get(key)
         cells.append(f"{value:.0f}" if value is not None else "0")
     return cells
 

@@ -23,7 +23,12 @@ from typing import TYPE_CHECKING, Any
 from pytest_sai3.cpu import CpuSampler
 from pytest_sai3.dataset import Payloads, Pool, glob_regex, listing_for
 from pytest_sai3.endpoints.router import RequestError, Router
-from pytest_sai3.metrics import LatencyHistogram, RunMetrics, class_totals
+from pytest_sai3.metrics import (
+    LatencyHistogram,
+    RunMetrics,
+    class_totals,
+    sampled_classes,
+)
 from pytest_sai3.site import PlannedOp
 from pytest_sai3.sizes import bucket_index
 
@@ -490,13 +495,15 @@ class OpLoop:
                 "errors": self.metrics.total_errors,
                 "ops_per_s": (total - last_ops) / interval,
                 "left_s": (self.deadline - now) if self.deadline else None,
-                "classes": class_totals(self.metrics.ops),
                 "cpu": cpu.sample(),
             }
             last_ops = total
-            self.result.perf_log.append(row)
+            totals = class_totals(self.metrics.ops)
+            self.result.perf_log.append({**row, "classes": sampled_classes(totals)})
             if self.progress is not None:
-                self.progress(row)
+                # The whole histograms, for a parent process to merge; the
+                # perf log keeps a few numbers per class only.
+                self.progress({**row, "class_totals": totals})
 
 
 def _gap(rng: random.Random, iops: float, distribution: str) -> float:
