@@ -181,11 +181,13 @@ async def probe_shared(router: Router) -> None:
     await router.put(key, body, endpoint=0)
     try:
         for index in range(1, len(router.backends)):
+            data: bytes | memoryview = b""
             try:
                 data, _ = await router.get(key, endpoint=index)
             except RequestError as err:
-                data = b"" if err.kind == "not_found" else None  # type: ignore[assignment]
-                if data is None:
+                # Not found reads as "not the same store"; any other error is
+                # the endpoint's problem and stops the run as it is.
+                if err.kind != "not_found":
                     raise
             if bytes(data) != body:
                 uri = router.backends[index].spec.uri
