@@ -604,8 +604,9 @@ class RunMetrics:
     def to_dict(self) -> dict[str, Any]:
         """Return the metrics as strict-JSON-safe data (no NaN or infinity).
 
-        Holds derived figures for reports (rates, percentiles, the endpoints'
-        ``share_pct`` of requests, ``read_pct``/``write_pct`` of bytes, and
+        Holds derived figures for reports (rates, percentiles, each op type's
+        ``share_pct`` of the ops attempted, the endpoints' ``share_pct`` of
+        requests, ``read_pct``/``write_pct`` of bytes, and
         ``requests_per_s``/``mib_per_s`` over the phase's elapsed time) and the
         encoded histograms that :meth:`from_dict` needs. An idle endpoint has
         shares and rates of 0.0 and latencies of ``None``.
@@ -625,6 +626,12 @@ class RunMetrics:
             for row, share in zip(endpoints, shares, strict=True):
                 row[key] = share
 
+        ops = {name: s.to_dict(elapsed or 0.0) for name, s in self.ops.items()}
+        # The mix as it ran: each op type's share of the ops attempted (failed
+        # ones included, so that errors do not skew the others' shares).
+        attempted = [row["count"] + row["error_count"] for row in ops.values()]
+        for row, share in zip(ops.values(), share_pct(attempted), strict=True):
+            row["share_pct"] = share
         return {
             "elapsed_s": elapsed,
             "total_ops": self.total_ops,
@@ -632,7 +639,7 @@ class RunMetrics:
             "bytes_read": self.bytes_read,
             "bytes_written": self.bytes_written,
             "ops_per_s": _rate(self.total_ops, elapsed or 0.0),
-            "ops": {name: s.to_dict(elapsed or 0.0) for name, s in self.ops.items()},
+            "ops": ops,
             "endpoints": endpoints,
         }
 
