@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -289,15 +290,43 @@ def test_case6_two_buckets_on_one_server_are_two_rows(
 # -- case 7 ------------------------------------------------------------------------
 
 
+class Listener:
+    """A socket on 127.0.0.1 that counts the connections made to it, answering
+    none: where a client would go if it ignored its endpoint."""
+
+    def __init__(self) -> None:
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(16)
+        self.socket.settimeout(0.1)
+        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
+        self.connections = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.socket.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.socket.close()
+
+
 @pytest.fixture
-def dead_aws_endpoint(monkeypatch: pytest.MonkeyPatch) -> str:
-    """``AWS_ENDPOINT_URL`` set to a port of 127.0.0.1 where nothing listens."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
-    return url
+def decoy_aws_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[Listener]:
+    """``AWS_ENDPOINT_URL`` set to a listener that counts who connects to it."""
+    listener = Listener()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", listener.url)
+    yield listener
+    listener.close()
 
 
 @pytest.mark.parametrize("client", ["obstore", "s3fs"])
@@ -305,7 +334,7 @@ def test_case7_each_server_gets_its_own_share(
     tmp_path: Path,
     seaweed_isolated: SeaweedCluster,
     bucket: str,
-    dead_aws_endpoint: str,
+    decoy_aws_endpoint: Listener,
     client: str,
 ) -> None:
     uris = s3_endpoints(seaweed_isolated, bucket)[:2]
@@ -332,8 +361,7 @@ def test_case7_each_server_gets_its_own_share(
     assert [ep.bytes_written for ep in workload.endpoints] == [81920, 81920]
     assert result.prepare.total_errors == workload.total_errors == 0
     assert [spec.endpoint_url for spec in plan.endpoints] == urls
-    with socket.socket() as dead:  # still nothing there: nobody could have answered
-        assert dead.connect_ex(("127.0.0.1", int(dead_aws_endpoint.split(":")[-1])))
+    assert decoy_aws_endpoint.connections == 0
 
 
 # -- case 8 ------------------------------------------------------------------------
