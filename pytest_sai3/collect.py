@@ -63,11 +63,13 @@ class ScenarioFile(pytest.File):
     def _report_warnings(self, scenario: Scenario, strict: bool) -> None:
         for warning in scenario.warnings:
             if strict:
+                # An error, so not "ignored": say what the key is and why it fails.
+                message = warning.message.replace("unknown key, ignored", "unknown key")
                 raise ConfigError(
                     warning.path,
                     warning.line,
                     warning.key,
-                    warning.message + " (--sai3-strict)",
+                    message + " (--sai3-strict)",
                 )
             warnings.warn_explicit(
                 Sai3Warning(warning.render()),

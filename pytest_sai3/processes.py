@@ -193,6 +193,8 @@ class Fleet:
                     assert isinstance(conn, Connection)
                     self._handle(conn, pending, on_outcome, ticks)
                 ticks.emit_due()
+            # Every worker's last sample came before its outcome: log the rest.
+            ticks.emit()
         except BaseException:
             self.stop.set()
             self._drain(pending, on_outcome)
@@ -263,6 +265,7 @@ class _Ticks:
         self.on_row = on_row
         self.latest: dict[int, dict[str, Any]] = {}
         self.last_total = 0
+        self.last_elapsed = 0.0
         self.due = time.monotonic() + interval
         self.cpu = CpuSampler()
 
@@ -273,9 +276,17 @@ class _Ticks:
         if time.monotonic() < self.due:
             return
         self.due += self.interval
+        self.emit()
+
+    def emit(self) -> None:
+        """Log the workers' latest figures as one row (the last may be short)."""
         if not self.latest:
             return
         rows = list(self.latest.values())
+        elapsed = max(row["elapsed_s"] for row in rows)
+        span = elapsed - self.last_elapsed
+        if span <= 0:
+            return
         total = sum(row["total_ops"] for row in rows)
         lefts = [row["left_s"] for row in rows if row.get("left_s") is not None]
         classes = {name: ClassTotals() for name in CLASS_NAMES}
@@ -284,18 +295,19 @@ class _Ticks:
                 classes[name].add(totals)
         self.on_row(
             {
-                "elapsed_s": max(row["elapsed_s"] for row in rows),
+                "elapsed_s": elapsed,
                 "timestamp": time.time(),
                 "ops": total - self.last_total,
                 "total_ops": total,
                 "errors": sum(row["errors"] for row in rows),
-                "ops_per_s": (total - self.last_total) / self.interval,
+                "ops_per_s": (total - self.last_total) / span,
                 "left_s": min(lefts) if lefts else None,
                 "classes": sampled_classes(classes),
                 "cpu": self.cpu.sample(),
             }
         )
         self.last_total = total
+        self.last_elapsed = elapsed
 
 
 def work(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from tabulate import tabulate
 
 from pytest_sai3.metrics import RunMetrics, share_pct
+from pytest_sai3.scenario import has_delete_with_reads
 from pytest_sai3.sizes import format_size
 
 if TYPE_CHECKING:
@@ -61,6 +62,12 @@ def plan_lines(plan: Plan, described: str | None) -> list[str]:
             f"prepare: {spec.count} objects under '{pool.base or '/'}' "
             f"({spec.size.describe()}, fill {spec.fill}); placement: {placement}"
         )
+        if has_delete_with_reads(scenario):
+            lines.append(
+                f"prepare: {spec.count} more under '{pool.base or '/'}' for the "
+                "deletes to draw from (deletable-NNNNNNNN.dat, sai3-bench's rule "
+                "when deletes mix with reads)"
+            )
     total = sum(p.op.weight for p in plan.ops) or 1.0
     for planned in plan.ops:
         op = planned.op

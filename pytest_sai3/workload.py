@@ -132,6 +132,10 @@ class OpLoop:
         self.feeds = _put_feeds(states, scenario.dynamic_put_pool)
         self.rated = bool(scenario.io_rate is not None and scenario.io_rate.iops)
         self.loop: asyncio.AbstractEventLoop  # set when the run starts
+        # The perf log's last sample: when, and the op count then.
+        self._sampled_at = 0.0
+        self._sampled_ops = 0
+        self._cpu = CpuSampler()
         self._executors: dict[str, Callable[[OpState, random.Random], Any]] = {
             "get": self._get,
             "put": self._put,
@@ -145,7 +149,9 @@ class OpLoop:
     async def run(self) -> None:
         """Run until a bound is reached, then hand the endpoint counters over."""
         loop = self.loop = asyncio.get_running_loop()
-        self.start = loop.time()
+        self.start = self._sampled_at = loop.time()
+        self._sampled_ops = 0
+        self._cpu = CpuSampler()
         if self.scenario.duration is not None:
             self.deadline = self.start + self.scenario.warmup + self.scenario.duration
         helpers = self._helpers()
@@ -162,6 +168,8 @@ class OpLoop:
                 task.cancel()
             await asyncio.gather(*workers, *helpers, return_exceptions=True)
 
+        # The last, partial interval, so that the samples add up to the run.
+        self._take_sample()
         measured_from = self.start + self.scenario.warmup
         self.metrics.elapsed_s = max(loop.time() - measured_from, 1e-9)
         self.metrics.endpoints = self.router.reset_stats()
@@ -480,30 +488,34 @@ class OpLoop:
 
     async def _sample(self) -> None:
         interval = self.scenario.perf_log.interval if self.scenario.perf_log else 1.0
-        loop = asyncio.get_running_loop()
-        cpu = CpuSampler()
-        last_ops = 0
         while True:
             await asyncio.sleep(interval)
-            now = loop.time()
-            total = self.metrics.total_ops
-            row = {
-                "elapsed_s": now - self.start,
-                "timestamp": time.time(),
-                "ops": total - last_ops,
-                "total_ops": total,
-                "errors": self.metrics.total_errors,
-                "ops_per_s": (total - last_ops) / interval,
-                "left_s": (self.deadline - now) if self.deadline else None,
-                "cpu": cpu.sample(),
-            }
-            last_ops = total
-            totals = class_totals(self.metrics.ops)
-            self.result.perf_log.append({**row, "classes": sampled_classes(totals)})
-            if self.progress is not None:
-                # The whole histograms, for a parent process to merge; the
-                # perf log keeps a few numbers per class only.
-                self.progress({**row, "class_totals": totals})
+            self._take_sample()
+
+    def _take_sample(self) -> None:
+        """Log the interval since the last sample (the last one may be short)."""
+        now = self.loop.time()
+        span = now - self._sampled_at
+        if span <= 0:
+            return
+        total = self.metrics.total_ops
+        row = {
+            "elapsed_s": now - self.start,
+            "timestamp": time.time(),
+            "ops": total - self._sampled_ops,
+            "total_ops": total,
+            "errors": self.metrics.total_errors,
+            "ops_per_s": (total - self._sampled_ops) / span,
+            "left_s": max(self.deadline - now, 0.0) if self.deadline else None,
+            "cpu": self._cpu.sample(),
+        }
+        self._sampled_at, self._sampled_ops = now, total
+        totals = class_totals(self.metrics.ops)
+        self.result.perf_log.append({**row, "classes": sampled_classes(totals)})
+        if self.progress is not None:
+            # The whole histograms, for a parent process to merge; the perf log
+            # keeps a few numbers per class only.
+            self.progress({**row, "class_totals": totals})
 
 
 def _gap(rng: random.Random, iops: float, distribution: str) -> float:

@@ -299,7 +299,7 @@ def test_strict_turns_warnings_into_errors(pytester: pytest.Pytester) -> None:
 
     path = pytester.path / "warned.yaml"
     assert error_section(result) == [
-        f"{path}:1: max_concurrency: unknown key, ignored "
+        f"{path}:1: max_concurrency: unknown key "
         "(did you mean 'concurrency'?) (--sai3-strict)"
     ]
     result.assert_outcomes(errors=1)
@@ -365,6 +365,22 @@ def test_dry_run_prints_the_plan_and_touches_nothing(
         ]
     )
     result.assert_outcomes(passed=1)
+    assert not root.exists()
+
+
+def test_dry_run_names_the_delete_pool(pytester: pytest.Pytester) -> None:
+    root = pytester.path / "store"
+    text = file_scenario(root) + "  - op: delete\n    path: data/*\n    weight: 10\n"
+    pytester.makefile(".yaml", plan=text)
+
+    result = pytester.runpytest("--sai3-dry-run", "-p", "no:cacheprovider", "plan.yaml")
+
+    result.stdout.fnmatch_lines(
+        [
+            "prepare: 100 objects under 'data/' (fixed 4 KiB, fill random); *",
+            "prepare: 100 more under 'data/' for the deletes to draw from *",
+        ]
+    )
     assert not root.exists()
 
 
