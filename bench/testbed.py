@@ -140,6 +140,9 @@ class Testbed:
         """
         if storage == "file":
             shutil.rmtree(self.store_dir / prefix, ignore_errors=True)
+            # Write back the run's dirty pages and the deletes now, not during
+            # the next side's measured window.
+            os.sync()
 
     def _running(self) -> SeaweedCluster:
         if self.cluster is None:
