@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_sai3.yamlfile import ConfigWarning, Section, describe, parse_duration
 
 if TYPE_CHECKING:
-    from pytest_sai3.metrics import RunMetrics
+    from pytest_sai3.metrics import EndpointStats, RunMetrics
 
 from pytest_sai3.metrics import LatencyHistogram
 
@@ -287,7 +287,7 @@ def _check_distribution(
 
 
 def _check_spread(
-    max_spread: int, label: str, endpoints: list[Any], counts: list[int]
+    max_spread: int, label: str, endpoints: list[EndpointStats], counts: list[int]
 ) -> GateResult:
     busiest = max(range(len(counts)), key=counts.__getitem__)
     idlest = min(range(len(counts)), key=counts.__getitem__)

@@ -132,7 +132,8 @@ class OpLoop:
         self.feeds = _put_feeds(states, scenario.dynamic_put_pool)
         self.rated = bool(scenario.io_rate is not None and scenario.io_rate.iops)
         self.loop: asyncio.AbstractEventLoop  # set when the run starts
-        # The perf log's last sample: when, and the op count then.
+        # The perf log's last sample (when, the op count then), and the machine's
+        # CPU use since it; a loop runs once, so they start with it.
         self._sampled_at = 0.0
         self._sampled_ops = 0
         self._cpu = CpuSampler()
@@ -150,8 +151,6 @@ class OpLoop:
         """Run until a bound is reached, then hand the endpoint counters over."""
         loop = self.loop = asyncio.get_running_loop()
         self.start = self._sampled_at = loop.time()
-        self._sampled_ops = 0
-        self._cpu = CpuSampler()
         if self.scenario.duration is not None:
             self.deadline = self.start + self.scenario.warmup + self.scenario.duration
         helpers = self._helpers()
