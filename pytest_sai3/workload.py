@@ -11,6 +11,7 @@ the engine runs it in its own process, and each worker process runs one of its o
 from __future__ import annotations
 
 import asyncio
+import bisect
 import itertools
 import logging
 import random
@@ -131,6 +132,12 @@ class OpLoop:
         self.counter = itertools.count()
         self.feeds = _put_feeds(states, scenario.dynamic_put_pool)
         self.rated = bool(scenario.io_rate is not None and scenario.io_rate.iops)
+        self.isolated = router.isolated
+        # The live ops and their cumulative weights; None when a pool has run
+        # dry or been refilled since (see _choose).
+        self._mix: tuple[list[OpState], list[float]] | None = None
+        # Each op path's key prefix for new objects and directories.
+        self._key_bases: dict[tuple[str, str], str] = {}
         self.loop: asyncio.AbstractEventLoop  # set when the run starts
         # The perf log's last sample (when, the op count then), and the machine's
         # CPU use since it; a loop runs once, so they start with it.
@@ -224,22 +231,34 @@ class OpLoop:
                 if note not in self.result.notes:
                     self.result.notes.append(note)
 
-    def _may_start(self) -> bool:
-        """Whether a worker may start one more op (stop, deadline, op budget)."""
+    def _may_start(self, now: float) -> bool:
+        """Whether a worker may start one more op at ``now`` (stop, deadline,
+        op budget)."""
         if self.stop:
             return False
-        now = self.loop.time()
         if self.deadline is not None and now >= self.deadline:
             return False
         ops = self.scenario.ops
         return self.warming or ops is None or self.issued < ops
 
     def _choose(self, rng: random.Random) -> OpState | None:
-        live = [s for s in self.states if not s.exhausted and s.planned.op.weight > 0]
-        if not live:
-            return None
-        weights = list(itertools.accumulate(s.planned.op.weight for s in live))
-        return rng.choices(live, cum_weights=weights)[0]
+        """Draw the next op by weight among the ops whose pools hold keys."""
+        mix = self._mix
+        if mix is None:
+            live = [
+                s for s in self.states if not s.exhausted and s.planned.op.weight > 0
+            ]
+            weights = list(itertools.accumulate(s.planned.op.weight for s in live))
+            mix = self._mix = (live, weights)
+        live, weights = mix
+        if len(live) <= 1:
+            return live[0] if live else None
+        return live[bisect.bisect(weights, rng.random() * weights[-1])]
+
+    def _set_exhausted(self, state: OpState, exhausted: bool) -> None:
+        if state.exhausted is not exhausted:
+            state.exhausted = exhausted
+            self._mix = None
 
     async def _schedule(
         self, queue: asyncio.Queue[float | None], iops: float, distribution: str
@@ -264,17 +283,19 @@ class OpLoop:
         self, number: int, queue: asyncio.Queue[float | None] | None
     ) -> None:
         rng = random.Random(self.seed * 1009 + number)
-        loop = asyncio.get_running_loop()
+        time = asyncio.get_running_loop().time
         # Inline file calls never yield: give the other workers their turn
         # between ops, outside the request's timed window.
         yielding = self.router.inline
+        run_op = self._run_op
         while True:
             scheduled = None
             if queue is not None:
                 scheduled = await queue.get()
                 if scheduled is None:
                     return
-            if not self._may_start():
+            now = time()
+            if not self._may_start(now):
                 self.stop = self.stop or queue is not None
                 return
             state = self._choose(rng)
@@ -282,8 +303,7 @@ class OpLoop:
                 self.result.stop_reason = "every op's pool is exhausted"
                 self.stop = True
                 return
-            start = loop.time() if scheduled is None else scheduled
-            await self._run_op(state, rng, start)
+            await run_op(state, rng, now if scheduled is None else scheduled)
             if self.stop:
                 return
             if yielding:
@@ -430,23 +450,24 @@ class OpLoop:
             size, rng, "random", op.dedup_factor, op.compress_factor
         )
         endpoint = await self.router.put(key, payload)
-        held = self._held(endpoint)
+        held = endpoint if self.isolated else None
         self.ledger.created.append((key, held))
         if self.scenario.dynamic_put_pool:
             self._grow_read_pools(key, held)
-        self._feed_pools(key, held)
+        if self.feeds:
+            self._feed_pools(key, held)
         return size, size
 
     async def _delete(self, state: OpState, rng: random.Random) -> tuple[int, int]:
         pool = _pool(state)
         if not pool:
-            state.exhausted = True
+            self._set_exhausted(state, True)
             raise _Exhausted
         # The key leaves the pool when its delete is issued, so no later op of
         # this process targets an object that is gone.
         key, endpoint = pool.take(rng)
         if not pool:
-            state.exhausted = True
+            self._set_exhausted(state, True)
         await self.router.delete(key, endpoint)
         self.ledger.deleted.add(key)
         return 0, 0
@@ -454,19 +475,22 @@ class OpLoop:
     async def _rmdir(self, state: OpState, rng: random.Random) -> tuple[int, int]:
         dirs = self.ledger.dirs
         if not dirs:
-            state.exhausted = True
+            self._set_exhausted(state, True)
             raise _Exhausted
         key, endpoint = dirs.pop(rng.randrange(len(dirs)))
         await self.router.rmdir(key, state.planned.op.recursive, endpoint)
         return 0, 0
 
     def _held(self, endpoint: int) -> int | None:
-        return endpoint if self.router.isolated else None
+        return endpoint if self.isolated else None
 
     def _new_key(self, path: str, stem: str) -> str:
-        base = path.rstrip("/")
-        base = f"{base}/" if base else ""
-        return f"{base}{stem}_{self.token}{next(self.counter):08x}"
+        base = self._key_bases.get((path, stem))
+        if base is None:
+            directory = path.rstrip("/")
+            directory = f"{directory}/" if directory else ""
+            base = self._key_bases[path, stem] = f"{directory}{stem}_{self.token}"
+        return f"{base}{next(self.counter):08x}"
 
     def _grow_read_pools(self, key: str, endpoint: int | None) -> None:
         for state in self.states:
@@ -483,7 +507,7 @@ class OpLoop:
                 if id(state.pool) not in fed:
                     state.pool.add(key, endpoint)
                     fed.add(id(state.pool))
-                state.exhausted = False
+                self._set_exhausted(state, False)
 
     async def _sample(self) -> None:
         interval = self.scenario.perf_log.interval if self.scenario.perf_log else 1.0

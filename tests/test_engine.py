@@ -8,6 +8,7 @@ control and the split over worker processes.
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import os
 import secrets
@@ -30,6 +31,7 @@ from helpers import (
 )
 
 from pytest_sai3.endpoints.clients import Credentials
+from pytest_sai3.endpoints.deadlines import Deadlines
 from pytest_sai3.engine import Engine, process_count
 from pytest_sai3.metrics import RunMetrics
 from pytest_sai3.servers import SeaweedCluster
@@ -268,6 +270,28 @@ def test_an_op_past_op_timeout_is_a_timeout_of_its_endpoint(
     # not after its 0.6 s read: 3 rounds of 2 ops, far under 3 x 0.6 s.
     assert result.workload.elapsed_s < 1.2
     assert all("timeout" in sample for sample in result.error_samples)
+
+
+def test_request_deadlines_hold_on_each_event_loop_in_turn() -> None:
+    # A router outlives event loops (one per asyncio.run); the watchdog of the
+    # first loop dies with it, and the next loop's requests must get their own.
+    deadlines = Deadlines(0.05)
+
+    async def slow_request() -> str:
+        task = deadlines.enter(time.perf_counter_ns())
+        try:
+            await asyncio.sleep(2)
+        except asyncio.CancelledError:
+            assert deadlines.expired(task)
+            return "timed out"
+        finally:
+            deadlines.leave(task)
+        return "answered"
+
+    for _ in range(3):
+        start = time.perf_counter()
+        assert asyncio.run(slow_request()) == "timed out"
+        assert time.perf_counter() - start < 1.0
 
 
 def test_max_total_errors_aborts_the_run(tmp_path: Path) -> None:

@@ -39,12 +39,7 @@ class Deadlines:
         task = asyncio.current_task()
         assert task is not None, "requests run in tasks"
         self._due[task] = start_ns + self.timeout_ns
-        watchdog = self._watchdog
-        if (
-            watchdog is None
-            or watchdog.done()
-            or watchdog.get_loop() is not (task.get_loop())
-        ):
+        if self._watchdog is None:
             self._watchdog = task.get_loop().create_task(self._watch())
         return task
 
@@ -70,14 +65,19 @@ class Deadlines:
         return task.uncancel() == 0
 
     async def _watch(self) -> None:
-        while self._due:
-            await asyncio.sleep(self.period)
-            now = time.perf_counter_ns()
-            for task, due in list(self._due.items()):
-                if due <= now and task not in self._expired:
-                    self._expired.add(task)
-                    task.cancel()
-        self._watchdog = None
+        # However it ends (no request left, or cancelled with its event loop),
+        # the next request starts a new watchdog, on its own loop.
+        try:
+            while self._due:
+                await asyncio.sleep(self.period)
+                now = time.perf_counter_ns()
+                for task, due in list(self._due.items()):
+                    if due <= now and task not in self._expired:
+                        self._expired.add(task)
+                        task.cancel()
+        finally:
+            if self._watchdog is asyncio.current_task():
+                self._watchdog = None
 
     def close(self) -> None:
         """Stop the watchdog (the requests in flight keep no deadline)."""

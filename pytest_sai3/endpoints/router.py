@@ -80,6 +80,8 @@ class Router:
         self.backends = backends
         self.strategy = strategy
         self.namespace = namespace
+        #: Whether each endpoint is its own store (fixed for the router's life).
+        self.isolated = namespace == "isolated"
         self.timeout = timeout
         self._deadlines = Deadlines(timeout) if timeout is not None else None
         self.stats = [EndpointStats(backend.spec.uri) for backend in backends]
@@ -92,11 +94,6 @@ class Router:
     def inline(self) -> bool:
         """Whether a request may complete without yielding to the event loop."""
         return any(getattr(backend, "inline", False) for backend in self.backends)
-
-    @property
-    def isolated(self) -> bool:
-        """Whether each endpoint is its own store."""
-        return self.namespace == "isolated"
 
     def reset_stats(self) -> list[EndpointStats]:
         """Start counting afresh (at a phase change) and return the old counters.
@@ -158,7 +155,7 @@ class Router:
                 deadlines.leave(task)  # type: ignore[union-attr]
         latency = (time.perf_counter_ns() - start) // 1000
         received = len(result) if op == "get" else 0  # type: ignore[arg-type]
-        stats.end(op, latency, bytes_read=received, bytes_written=sent)
+        stats.end(op, latency, received, sent)
         return result
 
     def _failed(self, op: str, index: int, start: int, err: BaseException) -> NoReturn:
@@ -181,7 +178,12 @@ class Router:
         self, key: str, endpoint: int | None = None
     ) -> tuple[bytes | memoryview, int]:
         """Read a whole object; returns its bytes and the endpoint that served it."""
-        index = self._target(key, endpoint, True)
+        # _target, spelt out: this and put are on the hot path.
+        index = endpoint
+        if index is None and self.isolated:
+            index = self.locations.get(key)
+        if index is None:
+            index = self.choose()
         data = await self._request("get", index, self.backends[index].get(key))
         return data, index
 
@@ -189,7 +191,7 @@ class Router:
         self, key: str, data: bytes | memoryview, endpoint: int | None = None
     ) -> int:
         """Write an object; returns the endpoint that took it."""
-        index = self._target(key, endpoint, False)
+        index = self.choose() if endpoint is None else endpoint
         await self._request(
             "put", index, self.backends[index].put(key, data), len(data)
         )
