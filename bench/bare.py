@@ -174,7 +174,7 @@ def make_put_dirs(job: Job, workload: Workload) -> None:
     if job.storage == "file" and workload.put_weight:
         for uri in job.endpoints:
             root = uri.split("://", 1)[1]
-            os.makedirs(os.path.join(root, workload.put_prefix), exist_ok=True)
+            os.makedirs(os.path.join(root, workload.put_prefix(job.run)), exist_ok=True)
 
 
 async def bare_loop(
@@ -185,11 +185,13 @@ async def bare_loop(
     concurrency: int,
     seed: int,
     token: str,
+    run: str,
 ) -> tuple[int, int, float]:
     """Run the op mix until the deadline; returns (ops, errors, elapsed seconds)."""
     loop = asyncio.get_running_loop()
     keys = workload.keys()
     payload = random.Random(seed).randbytes(workload.size)
+    put_prefix = workload.put_prefix(run)
     turn = itertools.count()
     names = itertools.count()
     count = len(clients)
@@ -207,7 +209,7 @@ async def bare_loop(
                 if rng.random() * 100 < workload.get_weight:
                     await client.get(rng.choice(keys))
                 else:
-                    key = f"{workload.put_prefix}{token}-{next(names):08x}"
+                    key = f"{put_prefix}{token}-{next(names):08x}"
                     await client.put(key, payload)
             except Exception:
                 done[1] += 1
@@ -259,6 +261,7 @@ class _Side:
                 concurrency=self.concurrency,
                 seed=seed,
                 token=token,
+                run=self.job.run,
             )
             # Read before the clients close: the plugin closes its own after its
             # measured window too.
@@ -341,6 +344,7 @@ def run_threads(job: Job) -> Sample:
     roots = [uri.split("://", 1)[1].rstrip("/") for uri in job.endpoints]
     keys = workload.keys()
     payload = random.Random(job.seed).randbytes(workload.size)
+    put_prefix = workload.put_prefix(job.run)
     turn, names = itertools.count(), itertools.count()
     counts = [[0, 0] for _ in range(job.concurrency)]
     meter = CpuMeter()
@@ -357,7 +361,7 @@ def run_threads(job: Job) -> Sample:
                 if rng.random() * 100 < workload.get_weight:
                     read_file(f"{root}/{rng.choice(keys)}")
                 else:
-                    name = f"{workload.put_prefix}t-{next(names):08x}"
+                    name = f"{put_prefix}t-{next(names):08x}"
                     write_file(f"{root}/{name}", payload)
             except OSError:
                 mine[1] += 1

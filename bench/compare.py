@@ -113,8 +113,10 @@ class Bench:
             **extra,
         )
 
-    def scenario(self, storage: str, workload: Workload, side: Side) -> str:
-        """Write the scenario file of a plugin side."""
+    def scenario(
+        self, storage: str, workload: Workload, side: Side, run: str = "run"
+    ) -> str:
+        """Write the scenario file of a plugin side's run."""
         data = scenario_data(
             workload,
             duration=self.args.duration,
@@ -122,8 +124,9 @@ class Bench:
             client=side.client if storage == "s3" else None,
             processes=side.processes,
             prepare_only=side.runner == "prepare",
+            run=run,
         )
-        name = f"{storage}-{workload.name}-{side.label.replace(' ', '-')}.yaml"
+        name = f"{storage}-{workload.name}-{run}.yaml"
         return str(write_scenario(self.work / name, data))
 
     def execute(self, job: Job) -> Sample:
@@ -162,19 +165,19 @@ class Bench:
 
     def measure(self, storage: str, workload: Workload, side: Side, rep: int) -> None:
         """One run of one side; a failed run is kept as None and reported."""
+        run = f"{side.label.replace(' ', '-')}-{rep + 1}"
         scenario = None
         if side.runner == "plugin":
-            scenario = self.scenario(storage, workload, side)
-        job = self.job(storage, workload, side, scenario=scenario)
+            scenario = self.scenario(storage, workload, side, run)
+        job = self.job(storage, workload, side, scenario=scenario, run=run)
         key = (storage, workload.name, side.label, rep)
+        self.testbed.settle(storage, log)
         try:
             sample = self.execute(job)
         except (RuntimeError, subprocess.TimeoutExpired) as err:
             log(f"  {side.label}: FAILED {err}")
             self.runs[key] = None
             return
-        finally:
-            self.testbed.clear(storage, workload.put_prefix)
         self.runs[key] = sample
         log(
             f"  {side.label:12} {sample.ops_per_s:9.0f} ops/s "
@@ -269,6 +272,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="S3 clients of the plugin to compare (default: obstore)",
     )
     parser.add_argument(
+        "--folder-root",
+        type=Path,
+        metavar="PATH",
+        help="Put the four folders on this filesystem, such as /dev/shm for "
+        "memory (default: the temporary folder's)",
+    )
+    parser.add_argument(
         "--json", type=Path, metavar="PATH", help="Also write the results as JSON"
     )
     args = parser.parse_args(argv)
@@ -277,8 +287,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def report(args: argparse.Namespace, runs: Runs) -> dict[str, Any]:
-    """Print the tables; return everything as plain data."""
+def report(
+    args: argparse.Namespace, runs: Runs, settle: tuple[float, bool] = (0.0, False)
+) -> dict[str, Any]:
+    """Print the tables; return everything as plain data.
+
+    :param settle: how long the folders were waited for, and whether the
+        wait gave up (:meth:`Testbed.settle`).
+    """
     rows = summary_rows(runs)
     found = verdicts(runs)
     print(summary_table(rows))
@@ -286,12 +302,18 @@ def report(args: argparse.Namespace, runs: Runs) -> dict[str, Any]:
     print(verdict_table(found))
     failed = sum(not row["passed"] for row in found)
     print(f"\n{len(found) - failed} of {len(found)} targets pass")
+    if settle[0]:
+        gave_up = ", then went on unsettled" if settle[1] else ""
+        print(f"(waited {settle[0]:.0f} s for the folders to settle{gave_up})")
     return {
         "settings": {
             "duration_s": args.duration,
             "repeat": args.repeat,
             "concurrency": args.concurrency,
             "cpus": os.cpu_count(),
+            "folder_root": str(args.folder_root or tempfile.gettempdir()),
+            "folders_settle_waited_s": settle[0],
+            "folders_settle_gave_up": settle[1],
             "auto_processes": auto_processes(args.concurrency),
             "versions": versions(),
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -317,13 +339,16 @@ def main(argv: list[str] | None = None) -> int:
     cells = [("s3", WORKLOADS[name]) for name in args.s3_workloads]
     cells += [("file", WORKLOADS[name]) for name in args.file_workloads]
     storages = tuple(sorted({storage for storage, _ in cells}))
-    with Testbed(storages) as testbed, tempfile.TemporaryDirectory() as work:
+    with (
+        Testbed(storages, folder_root=args.folder_root) as testbed,
+        tempfile.TemporaryDirectory() as work,
+    ):
         bench = Bench(testbed, args, Path(work))
         try:
             bench.run(cells)
         except KeyboardInterrupt:
             log("interrupted: reporting what was measured")
-    data = report(args, bench.runs)
+    data = report(args, bench.runs, (testbed.settle_waited_s, testbed.settle_gave_up))
     if args.json is not None:
         args.json.write_text(json.dumps(data, indent=2))
         log(f"wrote {args.json}")

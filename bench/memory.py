@@ -160,6 +160,7 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                 duration=seconds,
                 concurrency=args.concurrency,
                 processes=processes,
+                run=tag,
             )
             rows.append(pytest_run(work, site, data, tag))
             print(f"{tag}: {rows[-1]}", file=sys.stderr, flush=True)

@@ -49,6 +49,7 @@ class Job:
     :param credentials: the S3 key pair (bare sides).
     :param seed: the seed of the random key choices.
     :param profile: write a cProfile of the measured window (main thread) here.
+    :param run: the run's name, which names the folder its PUTs write in.
     """
 
     side: str
@@ -64,6 +65,7 @@ class Job:
     credentials: dict[str, str] | None = field(default=None, repr=False)
     seed: int = 7
     profile: str | None = None
+    run: str = "run"
 
     def to_json(self) -> str:
         """The job as one JSON argument."""
@@ -130,6 +132,7 @@ async def s3dlio_loop(
     duration: float,
     concurrency: int,
     seed: int,
+    run: str,
 ) -> tuple[int, int, float]:
     """The op mix through a MultiEndpointStore; returns (ops, errors, elapsed).
 
@@ -139,6 +142,7 @@ async def s3dlio_loop(
     loop = asyncio.get_running_loop()
     uris = [base + key for key in workload.keys()]
     payload = random.Random(seed).randbytes(workload.size)
+    put_prefix = workload.put_prefix(run)
     names = itertools.count()
     done = [0, 0]
     deadline = loop.time() + duration
@@ -150,7 +154,7 @@ async def s3dlio_loop(
                 if rng.random() * 100 < workload.get_weight:
                     await store.get(rng.choice(uris))
                 else:
-                    name = f"{workload.put_prefix}s-{next(names):08x}"
+                    name = f"{put_prefix}s-{next(names):08x}"
                     await store.put(base + name, payload)
             except Exception:
                 done[1] += 1
@@ -179,6 +183,7 @@ def run_s3dlio(job: Job) -> Sample:
                 duration=job.duration,
                 concurrency=job.concurrency,
                 seed=job.seed,
+                run=job.run,
             )
         )
     cpu = meter.stop()

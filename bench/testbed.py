@@ -3,7 +3,17 @@
 The four S3 endpoints are four gateways onto one SeaweedFS namespace; the four
 folders are four symlinks to one folder (four mounts of one export). Both are
 shared namespaces, so every side may read any object through any endpoint.
-Everything lives under one temporary folder, removed with the servers at the end.
+Everything lives under temporary folders, removed with the servers at the end.
+
+The folders are on the temporary folder's filesystem (a disk, as a rule), or on
+the one ``folder_root`` names (``/dev/shm`` for memory). A disk filesystem has
+swings of its own that would drown the clients' differences: for about 30 s
+after many files are deleted (five minutes while the deletes are not written
+back), ext4 steps over each recently freed inode when it creates a file, and
+creating a 4 KiB file then takes 300-650 us of system time instead of 25. So
+runs never delete (each writes in a folder of its own), and before each run
+:meth:`Testbed.settle` writes everything back and waits until creating files
+costs what it costs on a quiet filesystem.
 """
 
 from __future__ import annotations
@@ -12,6 +22,8 @@ import os
 import secrets
 import shutil
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -23,6 +35,24 @@ if TYPE_CHECKING:
 
 ENDPOINTS = 4
 STORAGES = ("s3", "file")
+#: A quiet filesystem creates a 4 KiB file in well under this much system time.
+QUIET_CREATE_S = 100e-6
+#: Files created to tell whether the filesystem is quiet, and the longest wait.
+PROBE_FILES = 200
+SETTLE_LIMIT_S = 400.0
+SETTLE_PAUSE_S = 5.0
+
+
+def create_cost(folder: Path, count: int = PROBE_FILES) -> float:
+    """System CPU seconds per 4 KiB file created in ``folder`` (files kept)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    taken = len(os.listdir(folder))
+    data = b"x" * 4096
+    before = os.times().system
+    for index in range(taken, taken + count):
+        with open(folder / f"probe-{index:08d}", "wb") as handle:
+            handle.write(data)
+    return (os.times().system - before) / count
 
 
 class Testbed:
@@ -30,12 +60,25 @@ class Testbed:
 
     :param storages: which storages to start (``s3``, ``file``).
     :param root: a folder to work in (default: a fresh temporary one, removed).
+    :param folder_root: where the four folders go, in a fresh folder removed at
+        the end (default: under ``root``).
     """
 
-    def __init__(self, storages: tuple[str, ...], root: Path | None = None) -> None:
+    def __init__(
+        self,
+        storages: tuple[str, ...],
+        root: Path | None = None,
+        folder_root: Path | None = None,
+    ) -> None:
         self.storages = storages
         self._owned = root is None
         self.root = root or Path(tempfile.mkdtemp(prefix="sai3-bench-"))
+        self.folder_root = folder_root
+        self.files: Path = self.root / "files"
+        #: Seconds :meth:`settle` waited, in all, and whether it gave up.
+        self.settle_waited_s = 0.0
+        self.settle_gave_up = False
+        self._settles = 0
         self.bucket = f"bench-{secrets.token_hex(4)}"
         self.cluster: SeaweedCluster | None = None
 
@@ -65,10 +108,14 @@ class Testbed:
         self.cluster.create_bucket(self.bucket)
 
     def _make_folders(self) -> None:
-        store = self.root / "files" / "store"
+        if self.folder_root is not None:
+            self.files = Path(
+                tempfile.mkdtemp(prefix="sai3-bench-files-", dir=self.folder_root)
+            )
+        store = self.files / "store"
         store.mkdir(parents=True)
         for number in range(1, ENDPOINTS + 1):
-            link = self.root / "files" / f"ep{number}"
+            link = self.files / f"ep{number}"
             link.symlink_to(store, target_is_directory=True)
 
     def close(self) -> None:
@@ -79,18 +126,23 @@ class Testbed:
                 cluster.delete_bucket(self.bucket)
             finally:
                 cluster.stop()
+        if self.folder_root is not None:
+            shutil.rmtree(self.files, ignore_errors=True)
         if self._owned:
             shutil.rmtree(self.root, ignore_errors=True)
+        # Written back now, the deletes slow file creation down for 30 s after
+        # this rather than five minutes (see the module).
+        os.sync()
 
     @property
     def store_dir(self) -> Path:
         """The one folder behind the four folder endpoints."""
-        return self.root / "files" / "store"
+        return self.files / "store"
 
     def endpoints(self, storage: str) -> list[str]:
         """The four endpoint URIs of a storage, as the plugin and s3dlio take them."""
         if storage == "file":
-            return [f"file://{self.root}/files/ep{n}/" for n in range(1, ENDPOINTS + 1)]
+            return [f"file://{self.files}/ep{n}/" for n in range(1, ENDPOINTS + 1)]
         cluster = self._running()
         return [
             f"s3://{url.split('://', 1)[1]}/{self.bucket}/"
@@ -131,17 +183,34 @@ class Testbed:
             path.write_text(yaml.safe_dump(site))
         return path
 
-    def clear(self, storage: str, prefix: str) -> None:
-        """Remove what runs wrote under a prefix (folders only: S3 keeps it).
+    def settle(self, storage: str, log: Callable[[str], None] = print) -> None:
+        """Make the storage as quiet for the next run as for any other (folders).
 
-        Folders fill up fast at full speed and a directory of many thousands of
-        entries makes later runs slower than earlier ones; on S3 the bucket goes
-        at the end, and deleting between runs would take longer than the runs.
+        Writes the dirty pages back now, not in the next run's window; then,
+        while creating a file costs more than :data:`QUIET_CREATE_S` of system
+        time (recent deletes, ours or anybody's), waits, up to
+        :data:`SETTLE_LIMIT_S` in all (the bench notes when it gave up).
         """
-        if storage == "file":
-            shutil.rmtree(self.store_dir / prefix, ignore_errors=True)
-            # Write back the run's dirty pages and the deletes now, not during
-            # the next side's measured window.
+        if storage != "file":
+            return
+        os.sync()
+        # Next to the folders the runs write in, so in the same part of the disk.
+        self._settles += 1
+        probe = self.store_dir / "settle" / str(self._settles)
+        waited = 0.0
+        while (cost := create_cost(probe)) > QUIET_CREATE_S:
+            if self.settle_waited_s >= SETTLE_LIMIT_S:
+                self.settle_gave_up = True
+                log(f"  folders still slow ({cost * 1e6:.0f} us per file): going on")
+                return
+            if not waited:
+                log(
+                    f"  folders slow ({cost * 1e6:.0f} us of system time per file "
+                    "created): waiting for them to settle"
+                )
+            time.sleep(SETTLE_PAUSE_S)
+            waited += SETTLE_PAUSE_S
+            self.settle_waited_s += SETTLE_PAUSE_S
             os.sync()
 
     def _running(self) -> SeaweedCluster:

@@ -1,8 +1,9 @@
 """The workloads of issue 7, and the scenario file that runs one through the plugin.
 
 Every workload reads a dataset prepared once (``<name>/data/``) and writes new
-objects under ``<name>/put/``, so the objects a run writes never join the pool the
-next run reads: each side reads the same pool.
+objects under ``<name>/put/<run>/``, a folder of each run's own, so the objects a
+run writes never join the pool the next run reads (each side reads the same pool)
+and no run creates files in a folder another run filled.
 """
 
 from __future__ import annotations
@@ -46,10 +47,12 @@ class Workload:
         """Where the prepared objects are, relative to an endpoint."""
         return f"{self.name}/data/"
 
-    @property
-    def put_prefix(self) -> str:
-        """Where the PUTs write, relative to an endpoint."""
-        return f"{self.name}/put/"
+    def put_prefix(self, run: str) -> str:
+        """Where the PUTs of one run write, relative to an endpoint.
+
+        :param run: the run's name, unique within a bench run.
+        """
+        return f"{self.name}/put/{run}/"
 
     def keys(self) -> list[str]:
         """The prepared objects' keys, named as the plugin's prepare names them."""
@@ -75,6 +78,7 @@ def scenario_data(
     client: str | None = None,
     processes: int | str | None = None,
     prepare_only: bool = False,
+    run: str = "run",
 ) -> dict[str, Any]:
     """The scenario mapping that runs ``workload`` through the plugin.
 
@@ -83,6 +87,7 @@ def scenario_data(
     would take longer than the runs.
 
     :param prepare_only: a scenario whose only use is creating the dataset.
+    :param run: the run's name, which names the folder its PUTs write in.
     """
     ops: list[dict[str, Any]] = []
     if workload.get_weight:
@@ -97,7 +102,7 @@ def scenario_data(
         ops.append(
             {
                 "op": "put",
-                "path": workload.put_prefix,
+                "path": workload.put_prefix(run),
                 "object_size": workload.size,
                 "weight": workload.put_weight,
             }

@@ -57,12 +57,12 @@ class Pool:
 
     def pick(self, rng: random.Random) -> tuple[str, int | None]:
         """A random object, left in the pool."""
-        index = rng.randrange(len(self.keys))
+        index = int(rng.random() * len(self.keys))  # randrange costs 10x more
         return self.keys[index], self.endpoints[index]
 
     def take(self, rng: random.Random) -> tuple[str, int | None]:
         """A random object, removed from the pool (for deletes)."""
-        index = rng.randrange(len(self.keys))
+        index = int(rng.random() * len(self.keys))  # randrange costs 10x more
         key, endpoint = self.keys[index], self.endpoints[index]
         self.keys[index], self.endpoints[index] = self.keys[-1], self.endpoints[-1]
         self.keys.pop()

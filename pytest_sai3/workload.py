@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_sai3.cpu import CpuSampler
 from pytest_sai3.dataset import Payloads, Pool, glob_regex, listing_for
+from pytest_sai3.endpoints.deadlines import mark_worker
 from pytest_sai3.endpoints.router import RequestError, Router
 from pytest_sai3.metrics import (
     LatencyHistogram,
@@ -124,6 +125,8 @@ class OpLoop:
         self.handling = scenario.error_handling
         self.payloads = Payloads(max_object_size(scenario), random.Random(seed + 1))
         self.issued = 0
+        #: How many ops the scenario counts at most (None: the duration bounds it).
+        self.budget = scenario.ops
         self.errors = 0
         self.stop = False
         self.warming = scenario.warmup > 0
@@ -282,6 +285,7 @@ class OpLoop:
     async def _worker(
         self, number: int, queue: asyncio.Queue[float | None] | None
     ) -> None:
+        mark_worker()
         rng = random.Random(self.seed * 1009 + number)
         time = asyncio.get_running_loop().time
         # Inline file calls never yield: give the other workers their turn
@@ -317,8 +321,11 @@ class OpLoop:
             await limit.acquire()
         try:
             counted = not self.warming
-            if counted and not self._take_budget():
-                return
+            if counted:
+                # The op budget, taken when the op starts.
+                if self.budget is not None and self.issued >= self.budget:
+                    return
+                self.issued += 1
             execute = self._executors[state.planned.op.kind]
             sent = self.loop.time()
             try:
@@ -334,13 +341,6 @@ class OpLoop:
         finally:
             if limit is not None:
                 limit.release()
-
-    def _take_budget(self) -> bool:
-        ops = self.scenario.ops
-        if ops is not None and self.issued >= ops:
-            return False
-        self.issued += 1
-        return True
 
     def _record(
         self,

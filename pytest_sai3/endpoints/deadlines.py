@@ -12,10 +12,27 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextvars import ContextVar
 
 #: Shortest and longest pause between two rounds of the watchdog, in seconds.
 MIN_PERIOD_S = 0.01
 MAX_PERIOD_S = 1.0
+
+#: The task of a worker that sends request after request (see :func:`mark_worker`).
+_WORKER: ContextVar[asyncio.Task[object] | None] = ContextVar(
+    "sai3_worker_task", default=None
+)
+
+
+def mark_worker() -> None:
+    """Note the current task as the one its requests run in, once for all.
+
+    For a task that sends many requests: finding the current task costs 0.3 us
+    per request on Python 3.11, reading it back from here a tenth of that. The
+    mark lives in the task's own context; a task the worker starts would
+    inherit it, so a worker must not start tasks that send requests.
+    """
+    _WORKER.set(asyncio.current_task())
 
 
 class Deadlines:
@@ -36,7 +53,7 @@ class Deadlines:
 
     def enter(self, start_ns: int) -> asyncio.Task[object]:
         """Note that the current task's request started at ``start_ns``."""
-        task = asyncio.current_task()
+        task = _WORKER.get() or asyncio.current_task()
         assert task is not None, "requests run in tasks"
         self._due[task] = start_ns + self.timeout_ns
         if self._watchdog is None:

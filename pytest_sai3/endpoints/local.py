@@ -9,7 +9,8 @@ the event loop, the GIL changing hands), so on a local filesystem:
 
 - a read is tried inline with ``RWF_NOWAIT``, which answers from the page cache
   or says it would block; only then does it go to the thread pool, so reads from
-  the device still run concurrently;
+  the device still run concurrently. On a filesystem in memory (tmpfs, ramfs),
+  which has no device to wait for and takes no ``RWF_NOWAIT``, reads run inline;
 - a write of up to :data:`INLINE_MAX_BYTES` (into the page cache), a stat and a
   delete run inline.
 
@@ -60,6 +61,9 @@ LOCAL_FILESYSTEMS = frozenset(
         "zfs",
     }
 )
+
+#: Filesystems in memory: a read never waits for a device.
+MEMORY_FILESYSTEMS = frozenset({"ramfs", "tmpfs"})
 
 MOUNTINFO = "/proc/self/mountinfo"
 
@@ -118,16 +122,23 @@ class LocalBackend:
     ) -> None:
         self.spec = spec
         self._root = spec.root or "/"
+        self._base = self._root.rstrip("/") + "/"
         self._executor = executor
+        kind = filesystem_type(self._root)
         if inline is None:
-            kind = filesystem_type(self._root)
             inline = kind in LOCAL_FILESYSTEMS
             log.debug("%s is on %s: inline calls %s", spec.uri, kind, inline)
         self.inline = inline
-        self._nowait = inline and hasattr(os, "RWF_NOWAIT")
+        # The flags of an inline read: RWF_NOWAIT (fail rather than wait for the
+        # device), none in memory, or None for reads on the thread pool only.
+        self._read_flags: int | None = None
+        if inline and kind in MEMORY_FILESYSTEMS:
+            self._read_flags = 0
+        elif inline and hasattr(os, "RWF_NOWAIT"):
+            self._read_flags = os.RWF_NOWAIT
 
     def _path(self, key: str) -> str:
-        return os.path.join(self._root, key.lstrip("/"))
+        return self._base + key.lstrip("/")
 
     async def _run(self, func: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -135,14 +146,14 @@ class LocalBackend:
 
     async def get(self, key: str) -> bytes:
         path = self._path(key)
-        if self._nowait:
+        if self._read_flags is not None:
             try:
-                data = _read_cached(path)
+                data = _read_cached(path, self._read_flags)
             except OSError as err:
                 if err.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
                     raise
                 # This filesystem takes no RWF_NOWAIT: read on threads from now.
-                self._nowait = False
+                self._read_flags = None
                 data = None
             if data is not None:
                 return data
@@ -179,11 +190,13 @@ class LocalBackend:
         return None
 
 
-def _read_cached(path: str) -> bytes | None:
+def _read_cached(path: str, flags: int) -> bytes | None:
     """A whole file from the page cache, or None where that would block.
 
     None too for a file larger than :data:`INLINE_MAX_BYTES`, or one that
     changed size while it was read.
+
+    :param flags: ``preadv``'s flags: ``RWF_NOWAIT``, or 0 in memory.
     """
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
@@ -192,7 +205,7 @@ def _read_cached(path: str) -> bytes | None:
             return None
         buffer = bytearray(size + 1)
         try:
-            got = os.preadv(fd, [buffer], 0, os.RWF_NOWAIT)
+            got = os.preadv(fd, [buffer], 0, flags)
         except BlockingIOError:
             return None
     finally:

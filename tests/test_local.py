@@ -1,0 +1,129 @@
+"""Folders as endpoints: which calls run inline and which go to the thread pool."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_sai3.endpoints.local import LocalBackend, filesystem_type
+from pytest_sai3.endpoints.uris import parse_endpoint
+
+SHM = Path("/dev/shm")
+
+
+class CountingPool(ThreadPoolExecutor):
+    """A real thread pool that counts the calls handed to it."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=2)
+        self.calls: list[str] = []
+
+    def submit(
+        self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> Future[Any]:
+        self.calls.append(getattr(fn, "__name__", repr(fn)))
+        return super().submit(fn, *args, **kwargs)
+
+
+@pytest.fixture
+def pool() -> Iterator[CountingPool]:
+    executor = CountingPool()
+    yield executor
+    executor.shutdown(wait=True)
+
+
+def backend(folder: Path, pool: CountingPool, **options: Any) -> LocalBackend:
+    return LocalBackend(parse_endpoint(f"file://{folder}/"), pool, **options)
+
+
+def round_trip(client: LocalBackend, count: int = 20) -> list[bytes]:
+    """Write ``count`` objects of 4 KiB, read each back, stat and delete it."""
+
+    async def go() -> list[bytes]:
+        read = []
+        for index in range(count):
+            await client.put(f"data/obj{index}", bytes([index]) * 4096)
+        for index in range(count):
+            read.append(bytes(await client.get(f"data/obj{index}")))
+            assert await client.stat(f"data/obj{index}") == 4096
+        for index in range(count):
+            await client.delete(f"data/obj{index}")
+        return read
+
+    return asyncio.run(go())
+
+
+def test_a_local_disk_folder_serves_cached_calls_inline(
+    tmp_path: Path, pool: CountingPool
+) -> None:
+    if filesystem_type(str(tmp_path)) not in ("ext4", "xfs", "btrfs", "overlay"):
+        pytest.skip(f"{tmp_path} is on {filesystem_type(str(tmp_path))}")
+    client = backend(tmp_path, pool)
+
+    read = round_trip(client)
+
+    assert read == [bytes([index]) * 4096 for index in range(20)]
+    # The parent folder is made on the first put (outside the inline path's
+    # try), every read came from the page cache, no call went to the pool.
+    assert pool.calls == []
+    assert not list((tmp_path / "data").iterdir())
+
+
+@pytest.mark.skipif(
+    filesystem_type(str(SHM)) != "tmpfs", reason="/dev/shm is no tmpfs here"
+)
+def test_a_folder_in_memory_reads_inline_without_rwf_nowait(
+    pool: CountingPool,
+) -> None:
+    # tmpfs refuses RWF_NOWAIT (EOPNOTSUPP); its reads never wait for a device,
+    # so they run inline with no flag instead of going to the pool.
+    folder = Path(os.path.realpath(SHM)) / f"sai3-test-{os.getpid()}"
+    folder.mkdir()
+    try:
+        client = backend(folder, pool)
+
+        read = round_trip(client)
+
+        assert read == [bytes([index]) * 4096 for index in range(20)]
+        assert pool.calls == []
+    finally:
+        for path in sorted(folder.rglob("*"), reverse=True):
+            path.rmdir() if path.is_dir() else path.unlink()
+        folder.rmdir()
+
+
+def test_a_folder_of_unknown_kind_runs_every_call_on_the_pool(
+    tmp_path: Path, pool: CountingPool
+) -> None:
+    client = backend(tmp_path, pool, inline=False)
+
+    read = round_trip(client, count=5)
+
+    assert read == [bytes([index]) * 4096 for index in range(5)]
+    assert sorted(set(pool.calls)) == [
+        "_read_file",
+        "_stat_file",
+        "_write_file",
+        "unlink",
+    ]
+    assert len(pool.calls) == 20
+
+
+def test_large_objects_go_to_the_pool_on_a_local_disk(
+    tmp_path: Path, pool: CountingPool
+) -> None:
+    client = backend(tmp_path, pool)
+    big = os.urandom(2 * 1024 * 1024)
+
+    async def go() -> bytes:
+        await client.put("big", big)
+        return bytes(await client.get("big"))
+
+    assert asyncio.run(go()) == big
+    assert pool.calls == ["_write_file", "_read_file"]
