@@ -160,7 +160,13 @@ class Bench:
         job = self.job(
             storage, workload, side, scenario=self.scenario(storage, workload, side)
         )
-        sample = self.execute(job)
+        try:
+            sample = self.execute(job)
+        except RuntimeError as err:
+            # Once in a while a side process dies of SIGABRT with nothing on
+            # stderr (in a native client's runtime); prepare is idempotent.
+            log(f"prepare failed, trying again: {err}")
+            sample = self.execute(job)
         log(f"prepared {storage}/{workload.name}: {sample.detail}")
 
     def measure(self, storage: str, workload: Workload, side: Side, rep: int) -> None:

@@ -209,7 +209,7 @@ def run_job(job: Job) -> Sample:
 def main() -> int:
     """Entry point: run the job read from stdin, print the sample as JSON."""
     sample = run_job(Job.from_json(sys.stdin.read()))
-    print(json.dumps(sample.to_dict()))
+    print(json.dumps(sample.to_dict()), flush=True)
     return 0
 
 
