@@ -31,7 +31,7 @@ from helpers import (
 )
 
 from pytest_sai3.endpoints.clients import Credentials
-from pytest_sai3.endpoints.deadlines import Deadlines
+from pytest_sai3.endpoints.deadlines import Deadlines, mark_worker
 from pytest_sai3.engine import Engine, process_count
 from pytest_sai3.metrics import RunMetrics
 from pytest_sai3.servers import SeaweedCluster
@@ -277,21 +277,26 @@ def test_request_deadlines_hold_on_each_event_loop_in_turn() -> None:
     # first loop dies with it, and the next loop's requests must get their own.
     deadlines = Deadlines(0.05)
 
-    async def slow_request() -> str:
-        task = deadlines.enter(time.perf_counter_ns())
-        try:
-            await asyncio.sleep(2)
-        except asyncio.CancelledError:
-            assert deadlines.expired(task)
-            return "timed out"
-        finally:
-            deadlines.leave(task)
-        return "answered"
+    async def slow_request(worker: bool) -> list[str]:
+        if worker:  # one slot for all its requests, as the op loop's workers
+            mark_worker()
+        outcomes = []
+        for pause in (0.0, 2.0, 0.0, 2.0):
+            slot = deadlines.enter(time.perf_counter_ns())
+            try:
+                await asyncio.sleep(pause)
+                outcomes.append("answered")
+            except asyncio.CancelledError:
+                assert deadlines.expired(slot)
+                outcomes.append("timed out")
+            finally:
+                deadlines.leave(slot)
+        return outcomes
 
-    for _ in range(3):
+    for worker in (False, True, False, True):
         start = time.perf_counter()
-        assert asyncio.run(slow_request()) == "timed out"
-        assert time.perf_counter() - start < 1.0
+        assert asyncio.run(slow_request(worker)) == ["answered", "timed out"] * 2
+        assert time.perf_counter() - start < 1.5
 
 
 def test_max_total_errors_aborts_the_run(tmp_path: Path) -> None:
