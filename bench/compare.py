@@ -177,7 +177,7 @@ class Bench:
             scenario = self.scenario(storage, workload, side, run)
         job = self.job(storage, workload, side, scenario=scenario, run=run)
         key = (storage, workload.name, side.label, rep)
-        self.testbed.settle(storage, log)
+        self.testbed.settle(storage, workload.put_prefix(run), log)
         try:
             sample = self.execute(job)
         except (RuntimeError, subprocess.TimeoutExpired) as err:

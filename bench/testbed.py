@@ -35,24 +35,25 @@ if TYPE_CHECKING:
 
 ENDPOINTS = 4
 STORAGES = ("s3", "file")
-#: A quiet filesystem creates a 4 KiB file in well under this much system time.
-QUIET_CREATE_S = 100e-6
+#: A quiet filesystem creates a 4 KiB file in well under this much CPU time
+#: (25-35 us on ext4 here; 300-650 us in the slow spell).
+QUIET_CREATE_S = 60e-6
 #: Files created to tell whether the filesystem is quiet, and the longest wait.
-PROBE_FILES = 200
+PROBE_FILES = 500
 SETTLE_LIMIT_S = 400.0
 SETTLE_PAUSE_S = 5.0
 
 
-def create_cost(folder: Path, count: int = PROBE_FILES) -> float:
-    """System CPU seconds per 4 KiB file created in ``folder`` (files kept)."""
+def create_cost(folder: Path, stem: str, count: int = PROBE_FILES) -> float:
+    """CPU seconds (this thread's, the kernel's part included) per 4 KiB file
+    created in ``folder`` as ``<stem>-<n>``; the files are kept."""
     folder.mkdir(parents=True, exist_ok=True)
-    taken = len(os.listdir(folder))
     data = b"x" * 4096
-    before = os.times().system
-    for index in range(taken, taken + count):
-        with open(folder / f"probe-{index:08d}", "wb") as handle:
+    before = time.thread_time()
+    for index in range(count):
+        with open(folder / f"{stem}-{index:05d}", "wb") as handle:
             handle.write(data)
-    return (os.times().system - before) / count
+    return (time.thread_time() - before) / count
 
 
 class Testbed:
@@ -183,29 +184,35 @@ class Testbed:
             path.write_text(yaml.safe_dump(site))
         return path
 
-    def settle(self, storage: str, log: Callable[[str], None] = print) -> None:
+    def settle(
+        self, storage: str, folder: str, log: Callable[[str], None] = print
+    ) -> None:
         """Make the storage as quiet for the next run as for any other (folders).
 
         Writes the dirty pages back now, not in the next run's window; then,
-        while creating a file costs more than :data:`QUIET_CREATE_S` of system
-        time (recent deletes, ours or anybody's), waits, up to
+        while creating a file costs more than :data:`QUIET_CREATE_S` of CPU
+        (recent deletes, ours or anybody's), waits, up to
         :data:`SETTLE_LIMIT_S` in all (the bench notes when it gave up).
+
+        :param folder: where the run writes, relative to an endpoint: the probe
+            files go there, since how slow ext4 is depends on the part of the
+            disk a folder's files are given.
         """
         if storage != "file":
             return
         os.sync()
-        # Next to the folders the runs write in, so in the same part of the disk.
         self._settles += 1
-        probe = self.store_dir / "settle" / str(self._settles)
+        probe = self.store_dir / folder
+        stem = f"settle{self._settles}"
         waited = 0.0
-        while (cost := create_cost(probe)) > QUIET_CREATE_S:
+        while (cost := create_cost(probe, f"{stem}-{waited:.0f}")) > QUIET_CREATE_S:
             if self.settle_waited_s >= SETTLE_LIMIT_S:
                 self.settle_gave_up = True
                 log(f"  folders still slow ({cost * 1e6:.0f} us per file): going on")
                 return
             if not waited:
                 log(
-                    f"  folders slow ({cost * 1e6:.0f} us of system time per file "
+                    f"  folders slow ({cost * 1e6:.0f} us of CPU per file "
                     "created): waiting for them to settle"
                 )
             time.sleep(SETTLE_PAUSE_S)
