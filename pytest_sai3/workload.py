@@ -241,8 +241,7 @@ class OpLoop:
             return False
         if self.deadline is not None and now >= self.deadline:
             return False
-        ops = self.scenario.ops
-        return self.warming or ops is None or self.issued < ops
+        return self.warming or self.budget is None or self.issued < self.budget
 
     def _choose(self, rng: random.Random) -> OpState | None:
         """Draw the next op by weight among the ops whose pools hold keys."""
