@@ -315,6 +315,8 @@ class OpLoop:
     async def _run_op(
         self, state: OpState, rng: random.Random, scheduled: float
     ) -> None:
+        """Run one op, again after a failure as error_handling says, and record
+        it, timed from its first attempt's send."""
         limit = state.limit
         if limit is not None:
             await limit.acquire()
@@ -326,20 +328,42 @@ class OpLoop:
                     return
                 self.issued += 1
             execute = self._executors[state.planned.op.kind]
+            retries = 0
+            delay = self.handling.initial_retry_delay_ms / 1000
             sent = self.loop.time()
-            try:
-                nbytes, size = await execute(state, rng)
-            except _Exhausted:
-                self.issued -= counted
+            while True:
+                try:
+                    nbytes, size = await execute(state, rng)
+                except _Exhausted:
+                    self.issued -= counted
+                    return
+                except RequestError as err:
+                    if not self._may_retry(retries):
+                        if counted:
+                            self._record_failure(state, retries, err)
+                        return
+                    retries += 1
+                    delay = await self._back_off(delay, rng)
+                    continue
+                if counted:
+                    self._record(state, sent, scheduled, nbytes, size, retries)
                 return
-            except RequestError as err:
-                await self._retry(state, rng, sent, scheduled, counted, err)
-                return
-            if counted:
-                self._record(state, sent, scheduled, nbytes, size, 0)
         finally:
             if limit is not None:
                 limit.release()
+
+    def _may_retry(self, retries: int) -> bool:
+        handling = self.handling
+        return (
+            handling.retry_on_error and retries < handling.max_retries and not self.stop
+        )
+
+    async def _back_off(self, delay: float, rng: random.Random) -> float:
+        """Wait before a retry; returns the base delay of the next one."""
+        handling = self.handling
+        jitter = 1 + rng.uniform(-1, 1) * handling.retry_jitter_factor
+        await asyncio.sleep(min(delay, handling.max_retry_delay_ms / 1000) * jitter)
+        return delay * handling.retry_backoff_multiplier
 
     def _record(
         self,
@@ -361,44 +385,14 @@ class OpLoop:
             hist = self.result.scheduled.setdefault(kind, LatencyHistogram())
             hist.record(int((end - scheduled) * 1e6))
 
-    async def _retry(
-        self,
-        state: OpState,
-        rng: random.Random,
-        sent: float,
-        scheduled: float,
-        counted: bool,
-        error: RequestError,
+    def _record_failure(
+        self, state: OpState, retries: int, error: RequestError
     ) -> None:
-        """Attempt a failed op again as error_handling says, then record it."""
-        handling = self.handling
-        execute = self._executors[state.planned.op.kind]
-        retries = 0
-        delay = handling.initial_retry_delay_ms / 1000
-        ceiling = handling.max_retry_delay_ms / 1000
-        while (
-            handling.retry_on_error and retries < handling.max_retries and not self.stop
-        ):
-            retries += 1
-            jitter = 1 + rng.uniform(-1, 1) * handling.retry_jitter_factor
-            await asyncio.sleep(min(delay, ceiling) * jitter)
-            delay *= handling.retry_backoff_multiplier
-            try:
-                nbytes, size = await execute(state, rng)
-            except _Exhausted:
-                self.issued -= counted
-                return
-            except RequestError as err:
-                error = err
-                continue
-            if counted:
-                self._record(state, sent, scheduled, nbytes, size, retries)
-            return
-        if counted:
-            stats = self.metrics.op(state.planned.op.kind)
-            stats.record_retry(retries)
-            stats.record_error(error.kind)
-            self._on_error(state.planned.op.kind, state, error)
+        """Record an op that failed on its last attempt."""
+        stats = self.metrics.op(state.planned.op.kind)
+        stats.record_retry(retries)
+        stats.record_error(error.kind)
+        self._on_error(state.planned.op.kind, state, error)
 
     def _on_error(self, kind: str, state: OpState, error: RequestError) -> None:
         self.errors += 1
