@@ -456,6 +456,19 @@ class EndpointStats:
             self.errors[error_kind] = self.errors.get(error_kind, 0) + 1
             self.failed_by_op[op] = self.failed_by_op.get(op, 0) + 1
 
+    def done_inline(
+        self, op: str, latency_us: int, bytes_read: int = 0, bytes_written: int = 0
+    ) -> None:
+        """Count a successful request that no other request overlapped (an
+        inline call): :meth:`begin` and :meth:`end` in one.
+        """
+        self.requests_by_op[op] = self.requests_by_op.get(op, 0) + 1
+        if self.in_flight >= self.max_in_flight:
+            self.max_in_flight = self.in_flight + 1
+        self.bytes_read += bytes_read
+        self.bytes_written += bytes_written
+        self.latency.record(latency_us)
+
     @property
     def requests(self) -> int:
         """Requests sent to this endpoint, all op types together."""

@@ -17,7 +17,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -156,6 +156,11 @@ class OpLoop:
             "mkdir": self._mkdir,
             "rmdir": self._rmdir,
         }
+        #: The op types that may run without a coroutine (see _run_now).
+        self._starts: dict[str, Callable[[OpState, random.Random], Any]] = {
+            "get": self._start_get,
+            "put": self._start_put,
+        }
 
     async def run(self) -> None:
         """Run until a bound is reached, then hand the endpoint counters over."""
@@ -290,7 +295,7 @@ class OpLoop:
         # Inline file calls never yield: give the other workers their turn
         # between ops, outside the request's timed window.
         yielding = self.router.inline
-        run_op = self._run_op
+        run_op, run_now, nows = self._run_op, self._run_now, self._starts
         while True:
             scheduled = None
             if queue is not None:
@@ -306,11 +311,52 @@ class OpLoop:
                 self.result.stop_reason = "every op's pool is exhausted"
                 self.stop = True
                 return
-            await run_op(state, rng, now if scheduled is None else scheduled)
+            scheduled = now if scheduled is None else scheduled
+            start_now = nows.get(state.planned.op.kind)
+            if start_now is None or state.limit is not None:
+                await run_op(state, rng, scheduled)
+            else:
+                rest = run_now(state, rng, scheduled, start_now)
+                if rest is not None:
+                    await rest
             if self.stop:
                 return
             if yielding:
                 await asyncio.sleep(0)
+
+    def _run_now(
+        self,
+        state: OpState,
+        rng: random.Random,
+        scheduled: float,
+        start: Callable[[OpState, random.Random], Any],
+    ) -> Coroutine[Any, Any, None] | None:
+        """Run one op as :meth:`_run_op` does, without a coroutine where its
+        request completes inline (a file in the page cache).
+
+        :param start: the op type's ``_start_*`` method.
+        :returns: None when the op is over and recorded; otherwise the rest of
+            it (its request, its retries and its record) as a coroutine to await.
+        """
+        counted = not self.warming
+        if counted:
+            # The op budget, taken when the op starts.
+            if self.budget is not None and self.issued >= self.budget:
+                return None
+            self.issued += 1
+        sent = self.loop.time()
+        try:
+            outcome = start(state, rng)
+        except _Exhausted:
+            self.issued -= counted
+            return None
+        except RequestError as err:
+            return self._attempts(state, rng, scheduled, sent, counted, err)
+        if not isinstance(outcome, tuple):
+            return self._attempts(state, rng, scheduled, sent, counted, outcome)
+        if counted:
+            self._record(state, sent, scheduled, outcome[0], outcome[1], 0)
+        return None
 
     async def _run_op(
         self, state: OpState, rng: random.Random, scheduled: float
@@ -327,30 +373,54 @@ class OpLoop:
                 if self.budget is not None and self.issued >= self.budget:
                     return
                 self.issued += 1
-            execute = self._executors[state.planned.op.kind]
-            retries = 0
-            delay = self.handling.initial_retry_delay_ms / 1000
             sent = self.loop.time()
-            while True:
-                try:
-                    nbytes, size = await execute(state, rng)
-                except _Exhausted:
-                    self.issued -= counted
-                    return
-                except RequestError as err:
-                    if not self._may_retry(retries):
-                        if counted:
-                            self._record_failure(state, retries, err)
-                        return
-                    retries += 1
-                    delay = await self._back_off(delay, rng)
-                    continue
-                if counted:
-                    self._record(state, sent, scheduled, nbytes, size, retries)
-                return
+            await self._attempts(state, rng, scheduled, sent, counted, None)
         finally:
             if limit is not None:
                 limit.release()
+
+    async def _attempts(
+        self,
+        state: OpState,
+        rng: random.Random,
+        scheduled: float,
+        sent: float,
+        counted: bool,
+        first: Awaitable[tuple[int, int]] | RequestError | None,
+    ) -> None:
+        """An op's attempts until one succeeds or error_handling gives up, and
+        its record.
+
+        :param first: the first attempt where it has begun already: its
+            outcome still to await, or its error; None to begin with a fresh one.
+        """
+        execute = self._executors[state.planned.op.kind]
+        retries = 0
+        delay = self.handling.initial_retry_delay_ms / 1000
+        pending = first
+        while True:
+            try:
+                if pending is None:
+                    nbytes, size = await execute(state, rng)
+                elif isinstance(pending, RequestError):
+                    raise pending
+                else:
+                    nbytes, size = await pending
+            except _Exhausted:
+                self.issued -= counted
+                return
+            except RequestError as err:
+                pending = None
+                if not self._may_retry(retries):
+                    if counted:
+                        self._record_failure(state, retries, err)
+                    return
+                retries += 1
+                delay = await self._back_off(delay, rng)
+                continue
+            if counted:
+                self._record(state, sent, scheduled, nbytes, size, retries)
+            return
 
     def _may_retry(self, retries: int) -> bool:
         handling = self.handling
@@ -413,9 +483,22 @@ class OpLoop:
     # One coroutine per op type: each returns (bytes moved, object size).
 
     async def _get(self, state: OpState, rng: random.Random) -> tuple[int, int]:
+        outcome = self._start_get(state, rng)
+        if isinstance(outcome, tuple):
+            return outcome
+        return await outcome
+
+    def _start_get(
+        self, state: OpState, rng: random.Random
+    ) -> tuple[int, int] | Awaitable[tuple[int, int]]:
+        """Start a get: its (bytes, size) where its request completed inline,
+        else the rest of it to await. The ``_start_*`` methods all say so."""
         key, endpoint = _pool(state).pick(rng)
-        data, _ = await self.router.get(key, endpoint)
-        return len(data), len(data)
+        router = self.router
+        data = router.get_now(key, router.read_target(key, endpoint))
+        if isinstance(data, bytes):
+            return len(data), len(data)
+        return _sized(data)
 
     async def _stat(self, state: OpState, rng: random.Random) -> tuple[int, int]:
         key, endpoint = _pool(state).pick(rng)
@@ -435,6 +518,14 @@ class OpLoop:
         return 0, 0
 
     async def _put(self, state: OpState, rng: random.Random) -> tuple[int, int]:
+        outcome = self._start_put(state, rng)
+        if isinstance(outcome, tuple):
+            return outcome
+        return await outcome
+
+    def _start_put(
+        self, state: OpState, rng: random.Random
+    ) -> tuple[int, int] | Awaitable[tuple[int, int]]:
         op = state.planned.op
         assert op.size is not None
         size = op.size.draw(rng)
@@ -442,14 +533,28 @@ class OpLoop:
         payload = self.payloads.make(
             size, rng, "random", op.dedup_factor, op.compress_factor
         )
-        endpoint = await self.router.put(key, payload)
+        index = self.router.choose()
+        waiting = self.router.put_now(key, payload, index)
+        if waiting is not None:
+            return self._put_landing(waiting, key, index, size)
+        self._put_landed(key, index)
+        return size, size
+
+    async def _put_landing(
+        self, waiting: Awaitable[None], key: str, index: int, size: int
+    ) -> tuple[int, int]:
+        await waiting
+        self._put_landed(key, index)
+        return size, size
+
+    def _put_landed(self, key: str, endpoint: int) -> None:
+        """Note a new object: the ledger, and the pools that read new objects."""
         held = endpoint if self.isolated else None
         self.ledger.created.append((key, held))
         if self.scenario.dynamic_put_pool:
             self._grow_read_pools(key, held)
         if self.feeds:
             self._feed_pools(key, held)
-        return size, size
 
     async def _delete(self, state: OpState, rng: random.Random) -> tuple[int, int]:
         pool = _pool(state)
@@ -541,6 +646,12 @@ def _gap(rng: random.Random, iops: float, distribution: str) -> float:
     if distribution == "uniform":
         return rng.uniform(0.0, 2.0 / iops)
     return 1.0 / iops
+
+
+async def _sized(pending: Awaitable[bytes | memoryview]) -> tuple[int, int]:
+    """A read's (bytes, size) once it has completed."""
+    data = await pending
+    return len(data), len(data)
 
 
 def _pool(state: OpState) -> Pool:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import secrets
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,25 +147,34 @@ def files_under(path: Path) -> list[Path]:
 
 
 def spy(engine: Engine, method: str) -> list[tuple[float, str]]:
-    """Record (start time, key) of every call of one router method."""
+    """Record (start time, key) of every call of one router method (the op
+    loop sends gets and puts through ``get_now`` and ``put_now``)."""
     calls: list[tuple[float, str]] = []
     original = getattr(engine.router, method)
 
-    async def recorded(key: str, *args: Any, **kwargs: Any) -> Any:
+    def recorded(key: str, *args: Any, **kwargs: Any) -> Any:
         calls.append((time.monotonic(), key))
-        return await original(key, *args, **kwargs)
+        return original(key, *args, **kwargs)
 
     setattr(engine.router, method, recorded)
     return calls
 
 
 def returns(engine: Engine, method: str) -> list[tuple[str, Any]]:
-    """Record (key, returned value) of every call of one router method."""
+    """Record (key, returned value) of every call of one router method; where
+    the method returns something to await, what that gives."""
     calls: list[tuple[str, Any]] = []
     original = getattr(engine.router, method)
 
-    async def recorded(key: str, *args: Any, **kwargs: Any) -> Any:
-        value = await original(key, *args, **kwargs)
+    async def awaited(key: str, pending: Awaitable[Any]) -> Any:
+        value = await pending
+        calls.append((key, value))
+        return value
+
+    def recorded(key: str, *args: Any, **kwargs: Any) -> Any:
+        value = original(key, *args, **kwargs)
+        if inspect.isawaitable(value):
+            return awaited(key, value)
         calls.append((key, value))
         return value
 

@@ -292,7 +292,7 @@ def test_case18_multipart_threshold_edges(
 
     with Engine(plan) as engine:
         engine.prepare()
-        reads = returns(engine, "get")
+        reads = returns(engine, "get_now")
         engine.workload()
         result = engine.result
 
@@ -307,7 +307,7 @@ def test_case18_multipart_threshold_edges(
     assert prepare_phase.endpoints[0].bytes_written == 36_700_161
     assert prepare_phase.total_errors == workload.total_errors == 0
     assert len(reads) == workload.ops["get"].count == 5
-    for key, (body, _) in reads:
+    for key, body in reads:
         assert bytes(body) == s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     assert workload.bytes_read == sum(EDGES[key.split("/")[1]] for key, _ in reads)
 

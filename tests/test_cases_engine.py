@@ -148,7 +148,7 @@ def test_case24_listing_past_1000_keys(tmp_path: Path, one_endpoint: Store) -> N
     plan = plan_from(tmp_path, gets, credentials=one_endpoint.credentials)
     with Engine(plan) as engine:
         engine.prepare()
-        read = spy(engine, "get")
+        read = spy(engine, "get_now")
         engine.workload()
         targets = sorted(engine._states[0].pool.keys)  # type: ignore[union-attr]
 
@@ -241,7 +241,7 @@ def test_case26_glob_patterns(tmp_path: Path, seeded: Store) -> None:
         )
         with Engine(plan_from(tmp_path, data, credentials=seeded.credentials)) as e:
             e.prepare()
-            read = spy(e, "get")
+            read = spy(e, "get_now")
             e.workload()
             targets = set(e._states[0].pool.keys)  # type: ignore[union-attr]
 
@@ -397,7 +397,7 @@ def test_case31b_no_op_starts_after_the_deadline(tmp_path: Path) -> None:
     )
     with Engine(plan_from(tmp_path, data)) as engine:
         engine.prepare()
-        started = spy(engine, "get")
+        started = spy(engine, "get_now")
         engine.workload()
         workload = engine.result.workload
 

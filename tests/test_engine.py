@@ -327,14 +327,14 @@ def test_warmup_ops_are_left_out(tmp_path: Path) -> None:
     with Engine(plan_from(tmp_path, data)) as engine:
         engine.prepare()
         sent = 0
-        original = engine.router.get
+        original = engine.router.get_now
 
-        async def counted(*args: Any) -> Any:
+        def counted(*args: Any) -> Any:
             nonlocal sent
             sent += 1
-            return await original(*args)
+            return original(*args)
 
-        engine.router.get = counted  # type: ignore[method-assign]
+        engine.router.get_now = counted  # type: ignore[method-assign]
         began = time.monotonic()
         engine.workload()
         wall = time.monotonic() - began

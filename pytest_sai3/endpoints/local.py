@@ -144,27 +144,48 @@ class LocalBackend:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, func, *args)
 
+    def get_now(self, key: str) -> bytes | None:
+        """The object, read inline where that cannot wait; None where it could.
+
+        After None the read is the thread pool's: ``await get(key)``.
+        """
+        flags = self._read_flags
+        if flags is None:
+            return None
+        try:
+            return _read_cached(self._path(key), flags)
+        except OSError as err:
+            if err.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                raise
+            # This filesystem takes no RWF_NOWAIT: read on threads from now.
+            self._read_flags = None
+            return None
+
     async def get(self, key: str) -> bytes:
-        path = self._path(key)
-        if self._read_flags is not None:
-            try:
-                data = _read_cached(path, self._read_flags)
-            except OSError as err:
-                if err.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
-                    raise
-                # This filesystem takes no RWF_NOWAIT: read on threads from now.
-                self._read_flags = None
-                data = None
-            if data is not None:
-                return data
-        return await self._run(_read_file, path)
+        data = self.get_now(key)
+        if data is not None:
+            return data
+        return await self.get_waiting(key)
+
+    async def get_waiting(self, key: str) -> bytes:
+        """Read on the thread pool (where :meth:`get_now` could not)."""
+        return await self._run(_read_file, self._path(key))
+
+    def put_now(self, key: str, data: bytes | memoryview) -> bool:
+        """Write the object inline where that cannot wait; False where it could
+        (the write is then the thread pool's: ``await put(key, data)``)."""
+        if self.inline and len(data) <= INLINE_MAX_BYTES:
+            _write_file(self._path(key), data)
+            return True
+        return False
 
     async def put(self, key: str, data: bytes | memoryview) -> None:
-        path = self._path(key)
-        if self.inline and len(data) <= INLINE_MAX_BYTES:
-            _write_file(path, data)
-            return
-        await self._run(_write_file, path, data)
+        if not self.put_now(key, data):
+            await self.put_waiting(key, data)
+
+    async def put_waiting(self, key: str, data: bytes | memoryview) -> None:
+        """Write on the thread pool (where :meth:`put_now` could not)."""
+        await self._run(_write_file, self._path(key), data)
 
     async def list(self, prefix: str, recursive: bool) -> list[Entry]:
         return await self._run(_list_dir, self._root, prefix, recursive)

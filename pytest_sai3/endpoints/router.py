@@ -89,6 +89,10 @@ class Router:
         self._next = 0
         self._picks = 0
         self._last_pick = [-1] * len(backends)
+        # Per endpoint, its client's inline calls, where it has some (see get_now).
+        self._inline: list[Any] = [
+            backend if hasattr(backend, "get_now") else None for backend in backends
+        ]
 
     @property
     def inline(self) -> bool:
@@ -129,13 +133,22 @@ class Router:
         return self.locations.get(key)
 
     async def _request(
-        self, op: str, index: int, call: Coroutine[Any, Any, T], sent: int = 0
+        self,
+        op: str,
+        index: int,
+        call: Coroutine[Any, Any, T],
+        sent: int = 0,
+        start: int = 0,
     ) -> T:
         """Run one request, ``call`` (a coroutine of endpoint ``index``'s client,
-        not started yet), and count it on that endpoint."""
+        not started yet), and count it on that endpoint.
+
+        :param start: when the request began (``perf_counter_ns``), if before
+            this call: an inline attempt that could not complete.
+        """
         stats = self.stats[index]
         stats.begin(op)
-        start = time.perf_counter_ns()
+        start = start or time.perf_counter_ns()
         deadlines = self._deadlines
         task = deadlines.enter(start) if deadlines is not None else None
         try:
@@ -166,37 +179,105 @@ class Router:
         raise RequestError(kind, index, err) from err
 
     def _target(self, key: str, endpoint: int | None, reading: bool) -> int:
-        if endpoint is not None:
-            return endpoint
-        if self.isolated and reading:
-            known = self.locations.get(key)
-            if known is not None:
-                return known
-        return self.choose()
+        if reading:
+            return self.read_target(key, endpoint)
+        return self.choose() if endpoint is None else endpoint
 
     async def get(
         self, key: str, endpoint: int | None = None
     ) -> tuple[bytes | memoryview, int]:
         """Read a whole object; returns its bytes and the endpoint that served it."""
-        # _target, spelt out: this and put are on the hot path.
-        index = endpoint
-        if index is None and self.isolated:
-            index = self.locations.get(key)
-        if index is None:
-            index = self.choose()
-        data = await self._request("get", index, self.backends[index].get(key))
-        return data, index
+        index = self.read_target(key, endpoint)
+        data = self.get_now(key, index)
+        if isinstance(data, bytes):
+            return data, index
+        return await data, index
+
+    def read_target(self, key: str, endpoint: int | None = None) -> int:
+        """The endpoint a read of ``key`` goes to (given, known holder, or the
+        strategy's pick)."""
+        if endpoint is not None:
+            return endpoint
+        if self.isolated:
+            known = self.locations.get(key)
+            if known is not None:
+                return known
+        return self.choose()
+
+    def get_now(
+        self, key: str, index: int
+    ) -> bytes | Coroutine[Any, Any, bytes | memoryview]:
+        """Read a whole object from endpoint ``index``, inline where its client
+        can do so without waiting.
+
+        Returns the bytes, counted on the endpoint; or, where the read has to
+        wait (a client without inline calls, a file not in the page cache), the
+        rest of the request as a coroutine to await, timed from this call.
+        """
+        backend = self._inline[index]
+        if backend is None:
+            return self._request("get", index, self.backends[index].get(key))
+        start = time.perf_counter_ns()
+        try:
+            data = backend.get_now(key)
+        except Exception as err:
+            self.stats[index].begin("get")
+            self._failed("get", index, start, err)
+        if data is None:
+            waiting = backend.get_waiting(key)
+            return self._request("get", index, waiting, start=start)
+        latency = (time.perf_counter_ns() - start) // 1000
+        self.stats[index].done_inline("get", latency, len(data))
+        return data  # type: ignore[no-any-return]
+
+    def put_now(
+        self, key: str, data: bytes | memoryview, index: int
+    ) -> Coroutine[Any, Any, None] | None:
+        """Write an object to endpoint ``index``, inline where its client can
+        do so without waiting.
+
+        Returns None when the write is done and counted; or the rest of the
+        request as a coroutine to await.
+        """
+        backend = self._inline[index]
+        if backend is None:
+            call = self.backends[index].put(key, data)
+            return self._put_waiting(key, data, index, call, 0)
+        start = time.perf_counter_ns()
+        try:
+            done = backend.put_now(key, data)
+        except Exception as err:
+            self.stats[index].begin("put")
+            self._failed("put", index, start, err)
+        if not done:
+            waiting = backend.put_waiting(key, data)
+            return self._put_waiting(key, data, index, waiting, start)
+        latency = (time.perf_counter_ns() - start) // 1000
+        self.stats[index].done_inline("put", latency, 0, len(data))
+        if self.isolated:
+            self.locations[key] = index
+        return None
+
+    async def _put_waiting(
+        self,
+        key: str,
+        data: bytes | memoryview,
+        index: int,
+        call: Coroutine[Any, Any, None],
+        start: int,
+    ) -> None:
+        await self._request("put", index, call, len(data), start)
+        if self.isolated:
+            self.locations[key] = index
 
     async def put(
         self, key: str, data: bytes | memoryview, endpoint: int | None = None
     ) -> int:
         """Write an object; returns the endpoint that took it."""
         index = self.choose() if endpoint is None else endpoint
-        await self._request(
-            "put", index, self.backends[index].put(key, data), len(data)
-        )
-        if self.isolated:
-            self.locations[key] = index
+        waiting = self.put_now(key, data, index)
+        if waiting is not None:
+            await waiting
         return index
 
     async def stat(self, key: str, endpoint: int | None = None) -> tuple[int, int]:
