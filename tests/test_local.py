@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from pytest_sai3.endpoints.local import LocalBackend, filesystem_type
+from pytest_sai3.endpoints.router import RequestError, Router
 from pytest_sai3.endpoints.uris import parse_endpoint
 
 SHM = Path("/dev/shm")
@@ -127,3 +128,38 @@ def test_large_objects_go_to_the_pool_on_a_local_disk(
 
     assert asyncio.run(go()) == big
     assert pool.calls == ["_write_file", "_read_file"]
+
+
+def test_the_router_counts_inline_and_pool_requests_alike(
+    tmp_path: Path, pool: CountingPool
+) -> None:
+    # Small objects complete inside get_now/put_now; 2 MiB ones go on to the
+    # pool as a coroutine. Either way each request is counted once, on its
+    # endpoint, with its bytes and a latency.
+    router = Router([backend(tmp_path, pool)], namespace="isolated")
+    small, big = b"s" * 4096, os.urandom(2 * 1024 * 1024)
+
+    async def go() -> list[bytes]:
+        assert router.put_now("small", small, 0) is None
+        waiting = router.put_now("big", big, 0)
+        assert waiting is not None
+        assert "big" not in router.locations  # known once the write landed
+        await waiting
+        read = [router.get_now("small", 0)]
+        pending = router.get_now("big", 0)
+        assert not isinstance(pending, bytes)
+        read.append(await pending)
+        with pytest.raises(RequestError) as failed:
+            router.get_now("missing", 0)
+        assert failed.value.kind == "not_found"
+        return [bytes(data) for data in read]
+
+    assert asyncio.run(go()) == [small, big]
+    assert pool.calls == ["_write_file", "_read_file"]
+    assert router.locations == {"small": 0, "big": 0}
+    stats = router.stats[0]
+    assert stats.requests_by_op == {"put": 2, "get": 3}
+    assert stats.failed_by_op == {"get": 1}
+    assert stats.bytes_written == stats.bytes_read == len(small) + len(big)
+    assert stats.latency.count == 4
+    assert stats.in_flight == 0 and stats.max_in_flight == 1
