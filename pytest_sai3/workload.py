@@ -17,8 +17,10 @@ import logging
 import random
 import re
 import time
+from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from time import monotonic  # the event loop's clock, without its method call
 from typing import TYPE_CHECKING, Any
 
 from pytest_sai3.cpu import CpuSampler
@@ -27,12 +29,13 @@ from pytest_sai3.endpoints.deadlines import mark_worker
 from pytest_sai3.endpoints.router import RequestError, Router
 from pytest_sai3.metrics import (
     LatencyHistogram,
+    OpStats,
     RunMetrics,
     class_totals,
     sampled_classes,
 )
 from pytest_sai3.site import PlannedOp
-from pytest_sai3.sizes import bucket_index
+from pytest_sai3.sizes import BUCKET_BOUNDS, bucket_index
 
 if TYPE_CHECKING:
     from pytest_sai3.engine import RunResult
@@ -58,6 +61,10 @@ class OpState:
     #: A read op whose pattern matched nothing before the run: the mix's own puts
     #: fill its pool, and it sits out the draws until the first one lands.
     fed_by_puts: bool = False
+    #: Set by the op loop that runs the op: how it starts without a coroutine
+    #: (None: it always runs as one), and its stats (None until its first record).
+    start: Callable[[OpState, random.Random], Any] | None = None
+    stats: OpStats | None = None
 
 
 @dataclass
@@ -156,11 +163,14 @@ class OpLoop:
             "mkdir": self._mkdir,
             "rmdir": self._rmdir,
         }
-        #: The op types that may run without a coroutine (see _run_now).
-        self._starts: dict[str, Callable[[OpState, random.Random], Any]] = {
-            "get": self._start_get,
-            "put": self._start_put,
-        }
+        # The op types that may run without a coroutine (see _run_now); an op
+        # with a concurrency cap of its own always runs as one.
+        starts = {"get": self._start_get, "put": self._start_put}
+        for state in states:
+            state.stats = None
+            state.start = None
+            if state.limit is None:
+                state.start = starts.get(state.planned.op.kind)
 
     async def run(self) -> None:
         """Run until a bound is reached, then hand the endpoint counters over."""
@@ -291,32 +301,31 @@ class OpLoop:
     ) -> None:
         mark_worker()
         rng = random.Random(self.seed * 1009 + number)
-        time = asyncio.get_running_loop().time
         # Inline file calls never yield: give the other workers their turn
         # between ops, outside the request's timed window.
         yielding = self.router.inline
-        run_op, run_now, nows = self._run_op, self._run_now, self._starts
+        run_op, run_now, choose = self._run_op, self._run_now, self._choose
         while True:
             scheduled = None
             if queue is not None:
                 scheduled = await queue.get()
                 if scheduled is None:
                     return
-            now = time()
+            now = monotonic()
             if not self._may_start(now):
                 self.stop = self.stop or queue is not None
                 return
-            state = self._choose(rng)
+            state = choose(rng)
             if state is None:
                 self.result.stop_reason = "every op's pool is exhausted"
                 self.stop = True
                 return
-            scheduled = now if scheduled is None else scheduled
-            start_now = nows.get(state.planned.op.kind)
-            if start_now is None or state.limit is not None:
+            if scheduled is None:
+                scheduled = now
+            if state.start is None:
                 await run_op(state, rng, scheduled)
             else:
-                rest = run_now(state, rng, scheduled, start_now)
+                rest = run_now(state, rng, scheduled, state.start)
                 if rest is not None:
                     await rest
             if self.stop:
@@ -344,7 +353,7 @@ class OpLoop:
             if self.budget is not None and self.issued >= self.budget:
                 return None
             self.issued += 1
-        sent = self.loop.time()
+        sent = monotonic()
         try:
             outcome = start(state, rng)
         except _Exhausted:
@@ -355,7 +364,14 @@ class OpLoop:
         if not isinstance(outcome, tuple):
             return self._attempts(state, rng, scheduled, sent, counted, outcome)
         if counted:
-            self._record(state, sent, scheduled, outcome[0], outcome[1], 0)
+            if self.rated:
+                self._record(state, sent, scheduled, outcome[0], outcome[1], 0)
+            else:
+                # _record's unscheduled path, spelt out: it runs on every op.
+                stats = state.stats or self._stats_of(state)
+                latency = int((monotonic() - sent) * 1e6)
+                size = outcome[1]
+                stats.record(latency, outcome[0], bisect_left(BUCKET_BOUNDS, size))
         return None
 
     async def _run_op(
@@ -373,7 +389,7 @@ class OpLoop:
                 if self.budget is not None and self.issued >= self.budget:
                     return
                 self.issued += 1
-            sent = self.loop.time()
+            sent = monotonic()
             await self._attempts(state, rng, scheduled, sent, counted, None)
         finally:
             if limit is not None:
@@ -445,15 +461,20 @@ class OpLoop:
         retries: int,
     ) -> None:
         """Record a successful op, timed from its first attempt's send."""
-        end = self.loop.time()
-        kind = state.planned.op.kind
-        stats = self.metrics.op(kind)
+        end = monotonic()
+        stats = state.stats or self._stats_of(state)
         if retries:
             stats.record_retry(retries)
         stats.record(int((end - sent) * 1e6), nbytes, bucket_index(size))
         if self.rated:
+            kind = state.planned.op.kind
             hist = self.result.scheduled.setdefault(kind, LatencyHistogram())
             hist.record(int((end - scheduled) * 1e6))
+
+    def _stats_of(self, state: OpState) -> OpStats:
+        """The stats of an op's type in this loop's metrics (made on first use)."""
+        state.stats = self.metrics.op(state.planned.op.kind)
+        return state.stats
 
     def _record_failure(
         self, state: OpState, retries: int, error: RequestError
@@ -494,8 +515,7 @@ class OpLoop:
         """Start a get: its (bytes, size) where its request completed inline,
         else the rest of it to await. The ``_start_*`` methods all say so."""
         key, endpoint = _pool(state).pick(rng)
-        router = self.router
-        data = router.get_now(key, router.read_target(key, endpoint))
+        data = self.router.get_now(key, endpoint)
         if isinstance(data, bytes):
             return len(data), len(data)
         return _sized(data)
@@ -533,8 +553,9 @@ class OpLoop:
         payload = self.payloads.make(
             size, rng, "random", op.dedup_factor, op.compress_factor
         )
-        index = self.router.choose()
-        waiting = self.router.put_now(key, payload, index)
+        router = self.router
+        index = router.choose()
+        waiting = router.put_now(key, payload, index)
         if waiting is not None:
             return self._put_landing(waiting, key, index, size)
         self._put_landed(key, index)

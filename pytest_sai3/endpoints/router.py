@@ -82,6 +82,8 @@ class Router:
         self.namespace = namespace
         #: Whether each endpoint is its own store (fixed for the router's life).
         self.isolated = namespace == "isolated"
+        self._round_robin = strategy == "round_robin"
+        self._count = len(backends)
         self.timeout = timeout
         self._deadlines = Deadlines(timeout) if timeout is not None else None
         self.stats = [EndpointStats(backend.spec.uri) for backend in backends]
@@ -113,13 +115,13 @@ class Router:
 
     def choose(self) -> int:
         """The endpoint for the next request, by the strategy."""
-        count = len(self.backends)
-        if count == 1:
-            return 0
-        if self.strategy == "round_robin":
-            index = self._next % count
+        if self._round_robin:
+            index = self._next % self._count
             self._next += 1
             return index
+        count = self._count
+        if count == 1:
+            return 0
         index = min(
             range(count),
             key=lambda i: (self.stats[i].in_flight, self._last_pick[i]),
@@ -205,15 +207,24 @@ class Router:
         return self.choose()
 
     def get_now(
-        self, key: str, index: int
+        self, key: str, endpoint: int | None = None
     ) -> bytes | Coroutine[Any, Any, bytes | memoryview]:
-        """Read a whole object from endpoint ``index``, inline where its client
-        can do so without waiting.
+        """Read a whole object, inline where the endpoint's client can do so
+        without waiting.
 
         Returns the bytes, counted on the endpoint; or, where the read has to
         wait (a client without inline calls, a file not in the page cache), the
         rest of the request as a coroutine to await, timed from this call.
+
+        :param endpoint: the endpoint to read from; None: :meth:`read_target`'s.
         """
+        index = endpoint
+        if index is None:
+            # read_target, spelt out: this runs on every get.
+            if self.isolated:
+                index = self.locations.get(key)
+            if index is None:
+                index = self.choose()
         backend = self._inline[index]
         if backend is None:
             return self._request("get", index, self.backends[index].get(key))
