@@ -163,3 +163,30 @@ def test_the_router_counts_inline_and_pool_requests_alike(
     assert stats.bytes_written == stats.bytes_read == len(small) + len(big)
     assert stats.latency.count == 4
     assert stats.in_flight == 0 and stats.max_in_flight == 1
+
+
+def test_writes_create_their_folder_and_hold_exactly_the_bytes_given(
+    tmp_path: Path, pool: CountingPool
+) -> None:
+    client = backend(tmp_path, pool)
+    payload = memoryview(os.urandom(8192))
+    objects = {
+        "a/b/c/sliced": payload[100:4196],
+        "a/b/empty": b"",
+        "a/whole": bytes(payload),
+        "a/big": os.urandom(3 * 1024 * 1024),
+    }
+
+    async def go() -> None:
+        for key, data in objects.items():
+            await client.put(key, data)
+        # Overwriting truncates: a shorter object leaves no tail of the longer.
+        await client.put("a/whole", b"short")
+
+    asyncio.run(go())
+
+    assert (tmp_path / "a/b/c/sliced").read_bytes() == bytes(payload[100:4196])
+    assert (tmp_path / "a/b/empty").read_bytes() == b""
+    assert (tmp_path / "a/whole").read_bytes() == b"short"
+    assert (tmp_path / "a/big").read_bytes() == objects["a/big"]
+    assert pool.calls == ["_write_file"]  # the 3 MiB object only
