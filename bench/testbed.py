@@ -231,8 +231,8 @@ class Testbed:
         """Remove what earlier runs wrote beside ``folder`` (memory only).
 
         In memory a delete has no aftermath, but the files of earlier runs
-        do: with a few million of them, creating one more costs a third more,
-        so each run would be measured on a fuller filesystem than the last.
+        do: each run would be measured on a fuller filesystem than the last,
+        and the later runs were up to a quarter slower.
         """
         parent = self.store_dir / folder.parent
         if parent.is_dir():
