@@ -504,10 +504,7 @@ class OpLoop:
     # One coroutine per op type: each returns (bytes moved, object size).
 
     async def _get(self, state: OpState, rng: random.Random) -> tuple[int, int]:
-        outcome = self._start_get(state, rng)
-        if isinstance(outcome, tuple):
-            return outcome
-        return await outcome
+        return await _settled(self._start_get(state, rng))
 
     def _start_get(
         self, state: OpState, rng: random.Random
@@ -538,10 +535,7 @@ class OpLoop:
         return 0, 0
 
     async def _put(self, state: OpState, rng: random.Random) -> tuple[int, int]:
-        outcome = self._start_put(state, rng)
-        if isinstance(outcome, tuple):
-            return outcome
-        return await outcome
+        return await _settled(self._start_put(state, rng))
 
     def _start_put(
         self, state: OpState, rng: random.Random
@@ -667,6 +661,15 @@ def _gap(rng: random.Random, iops: float, distribution: str) -> float:
     if distribution == "uniform":
         return rng.uniform(0.0, 2.0 / iops)
     return 1.0 / iops
+
+
+async def _settled(
+    outcome: tuple[int, int] | Awaitable[tuple[int, int]],
+) -> tuple[int, int]:
+    """What a ``_start_*`` method gave, awaited where it has to be."""
+    if isinstance(outcome, tuple):
+        return outcome
+    return await outcome
 
 
 async def _sized(pending: Awaitable[bytes | memoryview]) -> tuple[int, int]:
