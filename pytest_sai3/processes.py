@@ -267,6 +267,7 @@ class _Ticks:
         self.last_total = 0
         self.last_elapsed = 0.0
         self.due = time.monotonic() + interval
+        self.emitted_at = time.monotonic()
         self.cpu = CpuSampler()
 
     def wait_s(self) -> float:
@@ -285,9 +286,15 @@ class _Ticks:
         rows = list(self.latest.values())
         elapsed = max(row["elapsed_s"] for row in rows)
         span = elapsed - self.last_elapsed
-        if span <= 0:
-            return
         total = sum(row["total_ops"] for row in rows)
+        if span <= 0:
+            if total == self.last_total:
+                return
+            # A worker's last sample came after a row that went past its end
+            # (another worker ran a little longer): its ops still get a row,
+            # over the time since that row.
+            elapsed = self.last_elapsed
+            span = max(time.monotonic() - self.emitted_at, 1e-6)
         lefts = [row["left_s"] for row in rows if row.get("left_s") is not None]
         classes = {name: ClassTotals() for name in CLASS_NAMES}
         for row in rows:
@@ -308,6 +315,7 @@ class _Ticks:
         )
         self.last_total = total
         self.last_elapsed = elapsed
+        self.emitted_at = time.monotonic()
 
 
 def work(

@@ -34,6 +34,7 @@ from pytest_sai3.endpoints.clients import Credentials
 from pytest_sai3.endpoints.deadlines import Deadlines, mark_worker
 from pytest_sai3.engine import Engine, process_count
 from pytest_sai3.metrics import RunMetrics
+from pytest_sai3.processes import _Ticks
 from pytest_sai3.servers import SeaweedCluster
 
 MIXED = [
@@ -347,6 +348,30 @@ def test_warmup_ops_are_left_out(tmp_path: Path) -> None:
 
 
 # -- Worker processes --------------------------------------------------------------
+
+
+def test_a_workers_late_last_sample_still_gets_a_row() -> None:
+    # Worker 1 ends at 2.01 s and its last sample is logged with worker 2's
+    # one before last; worker 2 ended at 2.00 s, and its last sample comes in
+    # after that row. Its ops are still logged, so the rows add up to the run.
+    rows: list[dict[str, Any]] = []
+    ticks = _Ticks(0.25, rows.append)
+
+    def sample(elapsed: float, total: int) -> dict[str, Any]:
+        return {"elapsed_s": elapsed, "total_ops": total, "errors": 0}
+
+    ticks.latest = {0: sample(1.9, 100), 1: sample(1.9, 90)}
+    ticks.emit()
+    ticks.latest = {0: sample(2.01, 110), 1: sample(1.9, 90)}
+    ticks.emit()
+    ticks.latest[1] = sample(2.0, 97)
+    ticks.emit()
+    ticks.emit()  # nothing new: no row
+
+    assert [row["ops"] for row in rows] == [190, 10, 7]
+    assert rows[-1]["total_ops"] == 207
+    assert [row["elapsed_s"] for row in rows] == [1.9, 2.01, 2.01]
+    assert all(row["ops_per_s"] > 0 for row in rows)
 
 
 def test_processes_split_the_workers_and_merge_exactly(
