@@ -18,6 +18,8 @@ Percentiles are never averaged: merge the histograms, then ask.
 from __future__ import annotations
 
 import math
+from array import array
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +34,8 @@ LOWEST_US = 1
 HIGHEST_US = 3_600_000_000
 #: Precision of the histograms, as in sai3-bench.
 SIGNIFICANT_FIGURES = 3
+#: Latencies a histogram holds before it bins them (see LatencyHistogram.record).
+PENDING_MAX = 4096
 
 #: Op types whose bytes count as read, and as written, in the run totals.
 READ_OPS = frozenset({"get"})
@@ -83,11 +87,14 @@ class LatencyHistogram:
     :data:`HIGHEST_US`; the exact figures are those of the recorded values, so
     ``min_us <= percentile(q) <= max_us`` always holds.
 
-    :meth:`record` is on every op's path: it adds to HDR's counts array directly
-    and leaves HDR's own totals to :meth:`_synced`, which every read goes through.
+    :meth:`record` is on every op's path twice (op and endpoint): it appends to
+    a buffer of at most :data:`PENDING_MAX` latencies, which are binned into
+    HDR's counts array together, each distinct value once; every read bins
+    what is pending first, and HDR's own totals are brought up to date by
+    :meth:`_synced`.
     """
 
-    __slots__ = ("_count", "_counts", "_hist", "_max", "_min", "_sum")
+    __slots__ = ("_count", "_counts", "_hist", "_max", "_min", "_pending", "_sum")
 
     def __init__(self) -> None:
         self._hist = HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
@@ -96,6 +103,8 @@ class LatencyHistogram:
         self._sum = 0
         self._min = HIGHEST_US
         self._max = 0
+        # Latencies recorded and not binned yet (see record).
+        self._pending = array("q")
 
     def __reduce__(self) -> tuple[Any, tuple[str]]:
         # The HDR counts live in ctypes buffers, which do not pickle; the text
@@ -105,26 +114,39 @@ class LatencyHistogram:
     def record(self, us: int) -> None:
         """Record one latency.
 
+        Latencies are binned a batch at a time: recording one costs an append,
+        and every read of the histogram bins what is pending first.
+
         :param us: the latency in whole microseconds.
         """
-        if us < LOWEST_US:
-            us = LOWEST_US
-        elif us > HIGHEST_US:
-            us = HIGHEST_US
-        # counts_index(us), spelt out: this runs twice per op.
-        bucket = (us | _SUB_MASK).bit_length() - _HALF_MAGNITUDE - 1
-        self._counts[
-            ((bucket + 1) << _HALF_MAGNITUDE) + (us >> bucket) - _HALF_COUNT
-        ] += 1
-        self._count += 1
-        self._sum += us
-        if us < self._min:
-            self._min = us
-        if us > self._max:
-            self._max = us
+        pending = self._pending
+        pending.append(us)
+        if len(pending) >= PENDING_MAX:
+            self._settle()
+
+    def _settle(self) -> None:
+        """Bin the pending latencies: each distinct value once, with its count."""
+        pending = self._pending
+        if not pending:
+            return
+        counts = self._counts
+        for us, times in Counter(pending).items():
+            if us < LOWEST_US:
+                us = LOWEST_US
+            elif us > HIGHEST_US:
+                us = HIGHEST_US
+            counts[counts_index(us)] += times
+            self._count += times
+            self._sum += us * times
+            if us < self._min:
+                self._min = us
+            if us > self._max:
+                self._max = us
+        del pending[:]
 
     def _synced(self) -> HdrHistogram:
         """The HDR histogram, its totals brought up to the counts recorded."""
+        self._settle()
         hist = self._hist
         hist.total_count = self._count
         if self._count:
@@ -135,8 +157,10 @@ class LatencyHistogram:
     def merge(self, other: LatencyHistogram) -> None:
         """Add the latencies of ``other`` to this histogram.
 
-        :param other: a histogram from another worker; it is left unchanged.
+        :param other: a histogram from another worker; it is left unchanged
+            (but for binning what it holds pending).
         """
+        other._settle()
         if other._count == 0:
             return
         self._synced().add(other._synced())
@@ -148,26 +172,31 @@ class LatencyHistogram:
     @property
     def count(self) -> int:
         """Number of latencies recorded."""
+        self._settle()
         return self._count
 
     @property
     def sum_us(self) -> int:
         """Exact sum of the latencies recorded."""
+        self._settle()
         return self._sum
 
     @property
     def min_us(self) -> int | None:
         """Smallest latency recorded, or ``None`` when empty."""
+        self._settle()
         return self._min if self._count else None
 
     @property
     def max_us(self) -> int | None:
         """Largest latency recorded, or ``None`` when empty."""
+        self._settle()
         return self._max if self._count else None
 
     @property
     def mean_us(self) -> float | None:
         """Exact mean latency, or ``None`` when empty."""
+        self._settle()
         return self._sum / self._count if self._count else None
 
     def percentile(self, q: float) -> float | None:
@@ -182,6 +211,7 @@ class LatencyHistogram:
         """
         if not 0.0 <= q <= 100.0:
             raise ValueError(f"percentile must be between 0 and 100 (got {q!r})")
+        self._settle()
         if not self._count:
             return None
         return self._clamp(self._synced().get_value_at_percentile(q))
@@ -196,6 +226,7 @@ class LatencyHistogram:
         ``p95_us``, ``p99_us``, ``p999_us``, ``max_us``. Every figure but the count
         is ``None`` when the histogram is empty; none is ever NaN.
         """
+        self._settle()
         result: dict[str, float | None] = {
             "count": self._count,
             "min_us": self.min_us,
@@ -216,7 +247,7 @@ class LatencyHistogram:
         HDR's compressed base64 encoding, preceded by the exact count, sum, min and
         max.
         """
-        blob = self._synced().encode().decode("ascii")
+        blob = self._synced().encode().decode("ascii")  # settles first
         low = self._min if self._count else 0
         fields = (_ENCODING_TAG, self._count, self._sum, low, self._max, blob)
         return ";".join(str(item) for item in fields)

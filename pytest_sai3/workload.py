@@ -249,15 +249,6 @@ class OpLoop:
                 if note not in self.result.notes:
                     self.result.notes.append(note)
 
-    def _may_start(self, now: float) -> bool:
-        """Whether a worker may start one more op at ``now`` (stop, deadline,
-        op budget)."""
-        if self.stop:
-            return False
-        if self.deadline is not None and now >= self.deadline:
-            return False
-        return self.warming or self.budget is None or self.issued < self.budget
-
     def _choose(self, rng: random.Random) -> OpState | None:
         """Draw the next op by weight among the ops whose pools hold keys."""
         mix = self._mix
@@ -305,14 +296,20 @@ class OpLoop:
         # between ops, outside the request's timed window.
         yielding = self.router.inline
         run_op, run_now, choose = self._run_op, self._run_now, self._choose
+        budget = self.budget
         while True:
             scheduled = None
             if queue is not None:
                 scheduled = await queue.get()
                 if scheduled is None:
                     return
+            # Whether one more op may start: stop, deadline, op budget.
             now = monotonic()
-            if not self._may_start(now):
+            if (
+                self.stop
+                or (self.deadline is not None and now >= self.deadline)
+                or not (self.warming or budget is None or self.issued < budget)
+            ):
                 self.stop = self.stop or queue is not None
                 return
             state = choose(rng)
@@ -511,7 +508,7 @@ class OpLoop:
     ) -> tuple[int, int] | Awaitable[tuple[int, int]]:
         """Start a get: its (bytes, size) where its request completed inline,
         else the rest of it to await. The ``_start_*`` methods all say so."""
-        key, endpoint = _pool(state).pick(rng)
+        key, endpoint = state.pool.pick(rng)  # type: ignore[union-attr]
         data = self.router.get_now(key, endpoint)
         if isinstance(data, bytes):
             return len(data), len(data)

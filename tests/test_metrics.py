@@ -189,6 +189,29 @@ def test_recorded_histogram_equals_hdrs_record_value() -> None:
     assert ours.percentile(50) == reference.get_value_at_percentile(50)
 
 
+def test_reads_between_records_see_every_latency_recorded() -> None:
+    # Latencies wait in a buffer until a read or a full buffer bins them: a
+    # read at any point sees exactly what was recorded up to it.
+    rng = random.Random(5)
+    values = [rng.choice([0, 7, 7, 7, 250, HIGHEST_US + 9]) for _ in range(9000)]
+    values += [int(rng.lognormvariate(6, 2)) for _ in range(9000)]
+    histogram = LatencyHistogram()
+    for done, value in enumerate(values, 1):
+        histogram.record(value)
+        if done % 997 == 0 or done == len(values):
+            so_far = [min(max(v, LOWEST_US), HIGHEST_US) for v in values[:done]]
+            assert histogram.count == done
+            assert histogram.sum_us == sum(so_far)
+            assert (histogram.min_us, histogram.max_us) == (min(so_far), max(so_far))
+
+    reference = HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
+    for value in values:
+        reference.record_value(min(max(value, LOWEST_US), HIGHEST_US))
+    assert histogram.encode().split(";")[5] == reference.encode().decode("ascii")
+    copy = pickle.loads(pickle.dumps(histogram))
+    assert copy.summary() == histogram.summary()
+
+
 def test_pickle_is_exact() -> None:
     """Process pools pickle results: the stats survive with their histograms."""
     metrics = worker_metrics(5, ["ep1", "ep2"])

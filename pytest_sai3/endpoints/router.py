@@ -91,7 +91,8 @@ class Router:
         self._next = 0
         self._picks = 0
         self._last_pick = [-1] * len(backends)
-        # Per endpoint, its client's inline calls, where it has some (see get_now).
+        # Per endpoint, its client where it has inline calls (get_now and
+        # get_waiting, put_now and put_waiting, as LocalBackend), else None.
         self._inline: list[Any] = [
             backend if hasattr(backend, "get_now") else None for backend in backends
         ]
@@ -214,7 +215,8 @@ class Router:
 
         Returns the bytes, counted on the endpoint; or, where the read has to
         wait (a client without inline calls, a file not in the page cache), the
-        rest of the request as a coroutine to await, timed from this call.
+        rest of the request as a coroutine to await, timed from the inline
+        attempt where there was one.
 
         :param endpoint: the endpoint to read from; None: :meth:`read_target`'s.
         """
