@@ -511,7 +511,8 @@ class OpLoop:
         key, endpoint = state.pool.pick(rng)  # type: ignore[union-attr]
         data = self.router.get_now(key, endpoint)
         if isinstance(data, bytes):
-            return len(data), len(data)
+            size = len(data)
+            return size, size
         return _sized(data)
 
     async def _stat(self, state: OpState, rng: random.Random) -> tuple[int, int]:
