@@ -208,7 +208,8 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     else:
         where = "embedded default storage (SeaweedFS on 127.0.0.1, temporary folders)"
     mode = " (dry run)" if state.dry_run else ""
-    return f"sai3: {where}{mode}"
+    # A scenario that names endpoints of its own runs on those.
+    return f"sai3: {where}{mode}, for scenarios that name no endpoints"
 
 
 def pytest_terminal_summary(
