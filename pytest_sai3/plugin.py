@@ -209,7 +209,7 @@ def pytest_report_header(config: pytest.Config) -> str | None:
         where = "embedded default storage (SeaweedFS on 127.0.0.1, temporary folders)"
     mode = " (dry run)" if state.dry_run else ""
     # A scenario that names endpoints of its own runs on those.
-    return f"sai3: {where}{mode}, for scenarios that name no endpoints"
+    return f"sai3: {where}, for scenarios that name no endpoints{mode}"
 
 
 def pytest_terminal_summary(
