@@ -17,7 +17,6 @@ import logging
 import random
 import re
 import time
-from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from time import monotonic  # the event loop's clock, without its method call
@@ -35,7 +34,7 @@ from pytest_sai3.metrics import (
     sampled_classes,
 )
 from pytest_sai3.site import PlannedOp
-from pytest_sai3.sizes import BUCKET_BOUNDS, bucket_index
+from pytest_sai3.sizes import bucket_index
 
 if TYPE_CHECKING:
     from pytest_sai3.engine import RunResult
@@ -344,12 +343,9 @@ class OpLoop:
         :returns: None when the op is over and recorded; otherwise the rest of
             it (its request, its retries and its record) as a coroutine to await.
         """
-        counted = not self.warming
-        if counted:
-            # The op budget, taken when the op starts.
-            if self.budget is not None and self.issued >= self.budget:
-                return None
-            self.issued += 1
+        counted = self._take_budget()
+        if counted is None:
+            return None
         sent = monotonic()
         try:
             outcome = start(state, rng)
@@ -361,15 +357,21 @@ class OpLoop:
         if not isinstance(outcome, tuple):
             return self._attempts(state, rng, scheduled, sent, counted, outcome)
         if counted:
-            if self.rated:
-                self._record(state, sent, scheduled, outcome[0], outcome[1], 0)
-            else:
-                # _record's unscheduled path, spelt out: it runs on every op.
-                stats = state.stats or self._stats_of(state)
-                latency = int((monotonic() - sent) * 1e6)
-                size = outcome[1]
-                stats.record(latency, outcome[0], bisect_left(BUCKET_BOUNDS, size))
+            self._record(state, sent, scheduled, outcome[0], outcome[1], 0)
         return None
+
+    def _take_budget(self) -> bool | None:
+        """Take one op from the op budget as an op starts.
+
+        :returns: whether the op counts (False while warming up), or None when
+            the budget is spent and the op must not start.
+        """
+        if self.warming:
+            return False
+        if self.budget is not None and self.issued >= self.budget:
+            return None
+        self.issued += 1
+        return True
 
     async def _run_op(
         self, state: OpState, rng: random.Random, scheduled: float
@@ -380,12 +382,9 @@ class OpLoop:
         if limit is not None:
             await limit.acquire()
         try:
-            counted = not self.warming
-            if counted:
-                # The op budget, taken when the op starts.
-                if self.budget is not None and self.issued >= self.budget:
-                    return
-                self.issued += 1
+            counted = self._take_budget()
+            if counted is None:
+                return
             sent = monotonic()
             await self._attempts(state, rng, scheduled, sent, counted, None)
         finally:
@@ -508,7 +507,7 @@ class OpLoop:
     ) -> tuple[int, int] | Awaitable[tuple[int, int]]:
         """Start a get: its (bytes, size) where its request completed inline,
         else the rest of it to await. The ``_start_*`` methods all say so."""
-        key, endpoint = state.pool.pick(rng)  # type: ignore[union-attr]
+        key, endpoint = _pool(state).pick(rng)
         data = self.router.get_now(key, endpoint)
         if isinstance(data, bytes):
             size = len(data)

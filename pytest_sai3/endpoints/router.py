@@ -220,13 +220,7 @@ class Router:
 
         :param endpoint: the endpoint to read from; None: :meth:`read_target`'s.
         """
-        index = endpoint
-        if index is None:
-            # read_target, spelt out: this runs on every get.
-            if self.isolated:
-                index = self.locations.get(key)
-            if index is None:
-                index = self.choose()
+        index = self.read_target(key, endpoint)
         backend = self._inline[index]
         if backend is None:
             return self._request("get", index, self.backends[index].get(key))
