@@ -124,24 +124,31 @@ class LatencyHistogram:
         if len(pending) >= PENDING_MAX:
             self._settle()
 
+    def record_many(self, us: int, times: int) -> None:
+        """Record one latency ``times`` times (as many :meth:`record` calls).
+
+        :param us: the latency in whole microseconds.
+        :param times: how many requests took it, >= 1.
+        """
+        if us < LOWEST_US:
+            us = LOWEST_US
+        elif us > HIGHEST_US:
+            us = HIGHEST_US
+        self._counts[counts_index(us)] += times
+        self._count += times
+        self._sum += us * times
+        if us < self._min:
+            self._min = us
+        if us > self._max:
+            self._max = us
+
     def _settle(self) -> None:
         """Bin the pending latencies: each distinct value once, with its count."""
         pending = self._pending
         if not pending:
             return
-        counts = self._counts
         for us, times in Counter(pending).items():
-            if us < LOWEST_US:
-                us = LOWEST_US
-            elif us > HIGHEST_US:
-                us = HIGHEST_US
-            counts[counts_index(us)] += times
-            self._count += times
-            self._sum += us * times
-            if us < self._min:
-                self._min = us
-            if us > self._max:
-                self._max = us
+            self.record_many(us, times)
         del pending[:]
 
     def _synced(self) -> HdrHistogram:
@@ -325,6 +332,22 @@ class OpStats:
         histogram.record(latency_us)
         self.bucket_bytes[size_bucket] += nbytes
 
+    def record_many(
+        self, latency_us: int, nbytes: int, size_bucket: int, times: int
+    ) -> None:
+        """Record ``times`` successful ops alike (as many :meth:`record` calls).
+
+        :param nbytes: the bytes each of them moved.
+        """
+        self.count += times
+        self.bytes += nbytes * times
+        histogram = self.buckets.get(size_bucket)
+        if histogram is None:
+            histogram = self.buckets[size_bucket] = LatencyHistogram()
+            self.bucket_bytes[size_bucket] = 0
+        histogram.record_many(latency_us, times)
+        self.bucket_bytes[size_bucket] += nbytes * times
+
     def record_error(self, kind: str) -> None:
         """Count one failed op.
 
@@ -499,6 +522,27 @@ class EndpointStats:
         self.bytes_read += bytes_read
         self.bytes_written += bytes_written
         self.latency.record(latency_us)
+
+    def done_inline_many(
+        self,
+        op: str,
+        latency_us: int,
+        times: int,
+        bytes_read: int = 0,
+        bytes_written: int = 0,
+    ) -> None:
+        """Count ``times`` requests alike that no other request of this
+        endpoint overlapped, as many :meth:`done_inline` calls with an
+        endpoint that had none in flight.
+
+        :param bytes_read: what each of them read; ``bytes_written`` likewise.
+        """
+        self.requests_by_op[op] = self.requests_by_op.get(op, 0) + times
+        if self.max_in_flight < 1:
+            self.max_in_flight = 1
+        self.bytes_read += bytes_read * times
+        self.bytes_written += bytes_written * times
+        self.latency.record_many(latency_us, times)
 
     @property
     def requests(self) -> int:

@@ -17,7 +17,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from time import monotonic  # the event loop's clock, without its method call
 from typing import TYPE_CHECKING, Any
@@ -62,7 +62,7 @@ class OpState:
     fed_by_puts: bool = False
     #: Set by the op loop that runs the op: how it starts without a coroutine
     #: (None: it always runs as one), and its stats (None until its first record).
-    start: Callable[[OpState, random.Random], Any] | None = None
+    start: Callable[[OpState, random.Random, bool], Any] | None = None
     stats: OpStats | None = None
 
 
@@ -162,7 +162,7 @@ class OpLoop:
             "mkdir": self._mkdir,
             "rmdir": self._rmdir,
         }
-        # The op types that may run without a coroutine (see _run_now); an op
+        # The op types that may run without a coroutine (see _worker); an op
         # with a concurrency cap of its own always runs as one.
         starts = {"get": self._start_get, "put": self._start_put}
         for state in states:
@@ -193,6 +193,7 @@ class OpLoop:
 
         # The last, partial interval, so that the samples add up to the run.
         self._take_sample()
+        self._take_inline_ops()  # also where that interval was empty
         measured_from = self.start + self.scenario.warmup
         self.metrics.elapsed_s = max(loop.time() - measured_from, 1e-9)
         self.metrics.endpoints = self.router.reset_stats()
@@ -289,13 +290,22 @@ class OpLoop:
     async def _worker(
         self, number: int, queue: asyncio.Queue[float | None] | None
     ) -> None:
+        """Run ops one after the other until a bound is reached.
+
+        A get or a put starts without a coroutine (its ``start``): where its
+        request completes inline (a file in the page cache), the op is over
+        there, and the router counts it for the op table too (``as_op``), with
+        the latency it timed for the endpoint; :meth:`_take_inline_ops` records
+        those ops a batch at a time. Otherwise the rest of it (its request, its
+        retries and its record) is awaited in :meth:`_attempts`, timed from
+        when the op began.
+        """
         mark_worker()
         rng = random.Random(self.seed * 1009 + number)
         # Inline file calls never yield: give the other workers their turn
         # between ops, outside the request's timed window.
         yielding = self.router.inline
-        run_op, run_now, choose = self._run_op, self._run_now, self._choose
-        budget = self.budget
+        budget, deadline = self.budget, self.deadline
         while True:
             scheduled = None
             if queue is not None:
@@ -304,61 +314,43 @@ class OpLoop:
                     return
             # Whether one more op may start: stop, deadline, op budget.
             now = monotonic()
+            counted = not self.warming
             if (
                 self.stop
-                or (self.deadline is not None and now >= self.deadline)
-                or not (self.warming or budget is None or self.issued < budget)
+                or (deadline is not None and now >= deadline)
+                or (counted and budget is not None and self.issued >= budget)
             ):
                 self.stop = self.stop or queue is not None
                 return
-            state = choose(rng)
+            state = self._choose(rng)
             if state is None:
                 self.result.stop_reason = "every op's pool is exhausted"
                 self.stop = True
                 return
             if scheduled is None:
                 scheduled = now
-            if state.start is None:
-                await run_op(state, rng, scheduled)
+            start = state.start
+            if start is None:
+                await self._run_op(state, rng, scheduled)
             else:
-                rest = run_now(state, rng, scheduled, state.start)
-                if rest is not None:
-                    await rest
+                self.issued += counted
+                try:
+                    outcome = start(state, rng, counted)
+                except _Exhausted:
+                    self.issued -= counted
+                except RequestError as err:
+                    await self._attempts(state, rng, scheduled, now, counted, err)
+                else:
+                    if not isinstance(outcome, tuple):
+                        await self._attempts(
+                            state, rng, scheduled, now, counted, outcome
+                        )
+                    elif counted and self.rated:
+                        self._record_scheduled(state, scheduled, monotonic())
             if self.stop:
                 return
             if yielding:
                 await asyncio.sleep(0)
-
-    def _run_now(
-        self,
-        state: OpState,
-        rng: random.Random,
-        scheduled: float,
-        start: Callable[[OpState, random.Random], Any],
-    ) -> Coroutine[Any, Any, None] | None:
-        """Run one op as :meth:`_run_op` does, without a coroutine where its
-        request completes inline (a file in the page cache).
-
-        :param start: the op type's ``_start_*`` method.
-        :returns: None when the op is over and recorded; otherwise the rest of
-            it (its request, its retries and its record) as a coroutine to await.
-        """
-        counted = self._take_budget()
-        if counted is None:
-            return None
-        sent = monotonic()
-        try:
-            outcome = start(state, rng)
-        except _Exhausted:
-            self.issued -= counted
-            return None
-        except RequestError as err:
-            return self._attempts(state, rng, scheduled, sent, counted, err)
-        if not isinstance(outcome, tuple):
-            return self._attempts(state, rng, scheduled, sent, counted, outcome)
-        if counted:
-            self._record(state, sent, scheduled, outcome[0], outcome[1], 0)
-        return None
 
     def _take_budget(self) -> bool | None:
         """Take one op from the op budget as an op starts.
@@ -463,9 +455,13 @@ class OpLoop:
             stats.record_retry(retries)
         stats.record(int((end - sent) * 1e6), nbytes, bucket_index(size))
         if self.rated:
-            kind = state.planned.op.kind
-            hist = self.result.scheduled.setdefault(kind, LatencyHistogram())
-            hist.record(int((end - scheduled) * 1e6))
+            self._record_scheduled(state, scheduled, end)
+
+    def _record_scheduled(self, state: OpState, scheduled: float, end: float) -> None:
+        """Record an op's latency from its scheduled start (with ``io_rate``)."""
+        kind = state.planned.op.kind
+        hist = self.result.scheduled.setdefault(kind, LatencyHistogram())
+        hist.record(int((end - scheduled) * 1e6))
 
     def _stats_of(self, state: OpState) -> OpStats:
         """The stats of an op's type in this loop's metrics (made on first use)."""
@@ -500,15 +496,21 @@ class OpLoop:
     # One coroutine per op type: each returns (bytes moved, object size).
 
     async def _get(self, state: OpState, rng: random.Random) -> tuple[int, int]:
-        return await _settled(self._start_get(state, rng))
+        return await _settled(self._start_get(state, rng, False))
 
     def _start_get(
-        self, state: OpState, rng: random.Random
+        self, state: OpState, rng: random.Random, as_op: bool
     ) -> tuple[int, int] | Awaitable[tuple[int, int]]:
         """Start a get: its (bytes, size) where its request completed inline,
-        else the rest of it to await. The ``_start_*`` methods all say so."""
-        key, endpoint = _pool(state).pick(rng)
-        data = self.router.get_now(key, endpoint)
+        else the rest of it to await. The ``_start_*`` methods all say so.
+
+        :param as_op: the request is the whole op, and where it completes
+            inline, the router counts it as one (see :meth:`_worker`).
+        """
+        pool = state.pool
+        assert pool is not None
+        index = int(rng.random() * len(pool.keys))  # pool.pick, inline
+        data = self.router.get_now(pool.keys[index], pool.endpoints[index], as_op)
         if isinstance(data, bytes):
             size = len(data)
             return size, size
@@ -532,10 +534,10 @@ class OpLoop:
         return 0, 0
 
     async def _put(self, state: OpState, rng: random.Random) -> tuple[int, int]:
-        return await _settled(self._start_put(state, rng))
+        return await _settled(self._start_put(state, rng, False))
 
     def _start_put(
-        self, state: OpState, rng: random.Random
+        self, state: OpState, rng: random.Random, as_op: bool
     ) -> tuple[int, int] | Awaitable[tuple[int, int]]:
         op = state.planned.op
         assert op.size is not None
@@ -546,7 +548,7 @@ class OpLoop:
         )
         router = self.router
         index = router.choose()
-        waiting = router.put_now(key, payload, index)
+        waiting = router.put_now(key, payload, index, as_op)
         if waiting is not None:
             return self._put_landing(waiting, key, index, size)
         self._put_landed(key, index)
@@ -625,12 +627,20 @@ class OpLoop:
             await asyncio.sleep(interval)
             self._take_sample()
 
+    def _take_inline_ops(self) -> None:
+        """Record the ops whose requests completed inline since the last take:
+        the router counted them (see :meth:`_worker`), each alike batch once."""
+        for (kind, nbytes, latency), times in self.router.take_inline_ops().items():
+            stats = self.metrics.op(kind)
+            stats.record_many(latency, nbytes, bucket_index(nbytes), times)
+
     def _take_sample(self) -> None:
         """Log the interval since the last sample (the last one may be short)."""
         now = self.loop.time()
         span = now - self._sampled_at
         if span <= 0:
             return
+        self._take_inline_ops()
         total = self.metrics.total_ops
         row = {
             "elapsed_s": now - self.start,

@@ -347,6 +347,47 @@ def test_warmup_ops_are_left_out(tmp_path: Path) -> None:
     assert workload.elapsed_s < wall - 0.4
 
 
+def test_an_inline_op_and_its_request_share_one_latency(tmp_path: Path) -> None:
+    # On folders every get and put here completes inline: the router times
+    # each request once, and that figure is the op's too, so the op table and
+    # the endpoint table hold the same latencies, warmup left out of both.
+    data = scenario(
+        shared_dirs(tmp_path),
+        [
+            {"op": "get", "path": "data/*", "weight": 70},
+            {"op": "put", "path": "new/", "object_size": 4096, "weight": 30},
+        ],
+        50,
+        ops=3000,
+        concurrency=4,
+        warmup_period="0.2s",
+    )
+    with Engine(plan_from(tmp_path, data)) as engine:
+        engine.prepare()
+        engine.workload()
+        workload = engine.result.workload
+
+    ops, endpoints = workload.ops, workload.endpoints
+    assert ops["get"].count + ops["put"].count == 3000
+    for kind in ("get", "put"):
+        served = [endpoint.requests_by_op.get(kind, 0) for endpoint in endpoints]
+        assert sum(served) == ops[kind].count
+    assert [endpoint.requests for endpoint in endpoints] == [750] * 4
+    assert (
+        sum(ep.bytes_read for ep in endpoints)
+        == ops["get"].bytes
+        == 1024 * (ops["get"].count)
+    )
+    assert sum(ep.bytes_written for ep in endpoints) == ops["put"].bytes
+    by_op, by_endpoint = RunMetrics(), RunMetrics()
+    for kind in ("get", "put"):
+        by_op.op("all").latency.merge(ops[kind].latency)
+    for endpoint in endpoints:
+        by_endpoint.op("all").latency.merge(endpoint.latency)
+    assert by_op.op("all").latency.encode() == by_endpoint.op("all").latency.encode()
+    assert by_op.op("all").latency.sum_us == by_endpoint.op("all").latency.sum_us
+
+
 # -- Worker processes --------------------------------------------------------------
 
 

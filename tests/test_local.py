@@ -190,3 +190,66 @@ def test_writes_create_their_folder_and_hold_exactly_the_bytes_given(
     assert (tmp_path / "a/whole").read_bytes() == b"short"
     assert (tmp_path / "a/big").read_bytes() == objects["a/big"]
     assert pool.calls == ["_write_file"]  # the 3 MiB object only
+
+
+def test_inline_requests_are_counted_as_ops_only_where_sent_as_ops(
+    tmp_path: Path, pool: CountingPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Inline requests are logged and settled a batch at a time; a log never
+    # holds INLINE_LOG_MAX entries, and what the endpoint shows is whole.
+    monkeypatch.setattr("pytest_sai3.endpoints.router.INLINE_LOG_MAX", 4)
+    router = Router([backend(tmp_path, pool)])
+    held = []
+    for index in range(10):
+        assert router.put_now(f"o{index}", bytes(index * 100), 0, index < 6) is None
+        held.append(max(len(log) for log in router._logs))
+    for index in range(10):
+        assert router.get_now(f"o{index}", 0, as_op=index % 2 == 0) is not None
+
+    assert pool.calls == [] and max(held) < 4
+    stats = router.stats[0]
+    assert stats.requests_by_op == {"put": 10, "get": 10}
+    assert stats.bytes_written == stats.bytes_read == 100 * sum(range(10))
+    assert stats.latency.count == 20 and stats.max_in_flight == 1
+    ops = router.take_inline_ops()
+    assert sorted((op, nbytes) for op, nbytes, _ in ops.elements()) == sorted(
+        [("put", 100 * i) for i in range(6)]
+        + [("get", 100 * i) for i in (0, 2, 4, 6, 8)]
+    )
+    assert router.take_inline_ops() == {}
+
+    # Each op's latency is its request's: the same figures in both tables.
+    router.reset_stats()
+    for index in range(10):
+        router.get_now(f"o{index}", 0, as_op=True)
+    endpoint = router.stats[0].latency
+    latencies = [max(us, 1) for _, _, us in router.take_inline_ops().elements()]
+    assert len(latencies) == endpoint.count == 10
+    assert sum(latencies) == endpoint.sum_us
+    assert (min(latencies), max(latencies)) == (endpoint.min_us, endpoint.max_us)
+
+
+def test_an_inline_request_beside_one_in_flight_counts_in_the_peak(
+    tmp_path: Path, pool: CountingPool
+) -> None:
+    # The log has no room for what was in flight: such a request is counted
+    # on its own, and the endpoint's peak is 2.
+    router = Router([backend(tmp_path, pool)])
+    (tmp_path / "small").write_bytes(b"s" * 100)
+    (tmp_path / "big").write_bytes(os.urandom(2 * 1024 * 1024))
+
+    async def go() -> None:
+        pending = router.get_now("big", 0)
+        assert not isinstance(pending, bytes)
+        task = asyncio.ensure_future(pending)
+        await asyncio.sleep(0)  # the big read is on the pool now
+        assert router.get_now("small", 0, as_op=True) == b"s" * 100
+        await task
+
+    asyncio.run(go())
+    stats = router.stats[0]
+    assert stats.requests_by_op == {"get": 2}
+    assert stats.max_in_flight == 2 and stats.in_flight == 0
+    assert [(op, n) for op, n, _ in router.take_inline_ops().elements()] == [
+        ("get", 100)
+    ]

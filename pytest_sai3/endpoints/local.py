@@ -156,7 +156,7 @@ class LocalBackend:
         if flags is None:
             return None
         try:
-            return _read_cached(self._path(key), flags)
+            return _read_cached(self._base + key.lstrip("/"), flags)  # _path
         except OSError as err:
             if err.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
                 raise
@@ -178,7 +178,7 @@ class LocalBackend:
         """Write the object inline where that cannot wait; False where it could
         (the write is then the thread pool's: ``await put(key, data)``)."""
         if self.inline and len(data) <= INLINE_MAX_BYTES:
-            _write_file(self._path(key), data)
+            _write_file(self._base + key.lstrip("/"), data)  # _path
             return True
         return False
 

@@ -16,6 +16,14 @@ Namespaces:
 - ``isolated``: each endpoint is its own store. A key's endpoint is remembered when it
   is written or listed, and reads, stats and deletes of it go there; a listing fans
   out to every endpoint and the results are merged.
+
+Requests that complete inline (a folder's file in the page cache) are counted a
+batch at a time: each appends its latency and bytes, packed in one integer, to
+the log of its endpoint and op, and :meth:`Router.settle` adds the logs to the
+endpoint counters, each distinct entry once. Reading :attr:`Router.stats`
+settles first, so what it shows is always whole. A request the op loop sends as
+a whole op (``as_op``) is kept for its op table too
+(:meth:`Router.take_inline_ops`): one request, one latency, for both tables.
 """
 
 from __future__ import annotations
@@ -24,12 +32,15 @@ import asyncio
 import builtins
 import logging
 import time
+from array import array
+from collections import Counter
 from collections.abc import Coroutine
+from time import perf_counter_ns
 from typing import Any, NoReturn, TypeVar
 
 from pytest_sai3.endpoints.clients import Backend, classify_error
 from pytest_sai3.endpoints.deadlines import Deadlines
-from pytest_sai3.endpoints.local import Entry
+from pytest_sai3.endpoints.local import INLINE_MAX_BYTES, Entry
 from pytest_sai3.metrics import EndpointStats
 
 log = logging.getLogger("pytest_sai3.router")
@@ -37,6 +48,16 @@ log = logging.getLogger("pytest_sai3.router")
 T = TypeVar("T")
 STRATEGIES = ("round_robin", "least_connections")
 NAMESPACES = ("shared", "isolated")
+
+#: The op types that may complete inline, in the order of their logs.
+INLINE_OPS = ("get", "put")
+# An inline request's log entry: its latency in microseconds, then its bytes in
+# the low _BYTES_BITS bits.
+_BYTES_BITS = 21
+_BYTES_MASK = (1 << _BYTES_BITS) - 1
+assert INLINE_MAX_BYTES <= _BYTES_MASK
+#: Entries a log holds before it settles by itself.
+INLINE_LOG_MAX = 1 << 16
 
 
 class RequestError(Exception):
@@ -86,7 +107,15 @@ class Router:
         self._count = len(backends)
         self.timeout = timeout
         self._deadlines = Deadlines(timeout) if timeout is not None else None
-        self.stats = [EndpointStats(backend.spec.uri) for backend in backends]
+        self._stats = [EndpointStats(backend.spec.uri) for backend in backends]
+        # Inline requests not counted on their endpoints yet, a log per
+        # endpoint, whole op or not and op type: _logs[index << 2 | as_op << 1
+        # | op] (see settle); and those sent as whole ops, once settled, by
+        # (op type, bytes, latency) (see take_inline_ops).
+        self._logs = [array("q") for _ in range(4 * len(backends))]
+        self._inline_ops: Counter[tuple[str, int, int]] = Counter()
+        # Requests in flight on any endpoint (inline ones are never).
+        self._waiting = 0
         self.locations: dict[str, int] = {}
         self._next = 0
         self._picks = 0
@@ -96,6 +125,37 @@ class Router:
         self._inline: list[Any] = [
             backend if hasattr(backend, "get_now") else None for backend in backends
         ]
+
+    @property
+    def stats(self) -> list[EndpointStats]:
+        """What each endpoint served, in configuration order (settled)."""
+        self.settle()
+        return self._stats
+
+    def settle(self) -> None:
+        """Count the logged inline requests on their endpoints (and keep those
+        sent as whole ops for :meth:`take_inline_ops`)."""
+        ops = self._inline_ops
+        for lane, log in enumerate(self._logs):
+            if not log:
+                continue
+            stats, op = self._stats[lane >> 2], INLINE_OPS[lane & 1]
+            for entry, times in Counter(log).items():
+                latency, nbytes = entry >> _BYTES_BITS, entry & _BYTES_MASK
+                if op == "get":
+                    stats.done_inline_many(op, latency, times, nbytes)
+                else:
+                    stats.done_inline_many(op, latency, times, 0, nbytes)
+                if lane & 2:
+                    ops[op, nbytes, latency] += times
+            del log[:]
+
+    def take_inline_ops(self) -> Counter[tuple[str, int, int]]:
+        """The inline requests sent as whole ops since the last take (or reset):
+        how many of each (op type, bytes, latency in microseconds)."""
+        self.settle()
+        taken, self._inline_ops = self._inline_ops, Counter()
+        return taken
 
     @property
     def inline(self) -> bool:
@@ -110,7 +170,8 @@ class Router:
         endpoints, whatever the phase before left the counter at.
         """
         old = self.stats
-        self.stats = [EndpointStats(backend.spec.uri) for backend in self.backends]
+        self._stats = [EndpointStats(backend.spec.uri) for backend in self.backends]
+        self._inline_ops = Counter()
         self._next = 0
         return old
 
@@ -125,7 +186,7 @@ class Router:
             return 0
         index = min(
             range(count),
-            key=lambda i: (self.stats[i].in_flight, self._last_pick[i]),
+            key=lambda i: (self._stats[i].in_flight, self._last_pick[i]),
         )
         self._picks += 1
         self._last_pick[index] = self._picks
@@ -149,11 +210,12 @@ class Router:
         :param start: when the request began (``perf_counter_ns``), if before
             this call: an inline attempt that could not complete.
         """
-        stats = self.stats[index]
+        stats = self._stats[index]
         stats.begin(op)
         start = start or time.perf_counter_ns()
         deadlines = self._deadlines
         task = deadlines.enter(start) if deadlines is not None else None
+        self._waiting += 1
         try:
             result = await call
         except asyncio.CancelledError:
@@ -167,6 +229,7 @@ class Router:
         except Exception as err:
             self._failed(op, index, start, err)
         finally:
+            self._waiting -= 1
             if task is not None:
                 deadlines.leave(task)  # type: ignore[union-attr]
         latency = (time.perf_counter_ns() - start) // 1000
@@ -178,7 +241,7 @@ class Router:
         """Charge a failed request to its endpoint and raise it as a RequestError."""
         latency = (time.perf_counter_ns() - start) // 1000
         kind = classify_error(err)
-        self.stats[index].end(op, latency, error_kind=kind)
+        self._stats[index].end(op, latency, error_kind=kind)
         raise RequestError(kind, index, err) from err
 
     def _target(self, key: str, endpoint: int | None, reading: bool) -> int:
@@ -208,7 +271,7 @@ class Router:
         return self.choose()
 
     def get_now(
-        self, key: str, endpoint: int | None = None
+        self, key: str, endpoint: int | None = None, as_op: bool = False
     ) -> bytes | Coroutine[Any, Any, bytes | memoryview]:
         """Read a whole object, inline where the endpoint's client can do so
         without waiting.
@@ -219,51 +282,88 @@ class Router:
         attempt where there was one.
 
         :param endpoint: the endpoint to read from; None: :meth:`read_target`'s.
+        :param as_op: the read is a whole op of the op loop's: where it completes
+            inline, it is counted for :meth:`take_inline_ops` too.
         """
-        index = self.read_target(key, endpoint)
+        if endpoint is not None:
+            index = endpoint
+        elif self._round_robin and not self.isolated:  # read_target, inline
+            index = self._next % self._count
+            self._next += 1
+        else:
+            index = self.read_target(key)
         backend = self._inline[index]
         if backend is None:
             return self._request("get", index, self.backends[index].get(key))
-        start = time.perf_counter_ns()
+        start = perf_counter_ns()
         try:
             data = backend.get_now(key)
         except Exception as err:
-            self.stats[index].begin("get")
+            self._stats[index].begin("get")
             self._failed("get", index, start, err)
         if data is None:
             waiting = backend.get_waiting(key)
             return self._request("get", index, waiting, start=start)
-        latency = (time.perf_counter_ns() - start) // 1000
-        self.stats[index].done_inline("get", latency, len(data))
+        # One entry in the log of its endpoint and op (see settle), unless
+        # other requests are in flight: then its endpoint's peak counts them.
+        latency = (perf_counter_ns() - start) // 1000
+        if self._waiting:
+            self._done_alone(index, 0, len(data), latency, as_op)
+        else:
+            log = self._logs[index << 2 | as_op << 1]
+            log.append(latency << _BYTES_BITS | len(data))
+            if len(log) >= INLINE_LOG_MAX:
+                self.settle()
         return data  # type: ignore[no-any-return]
 
     def put_now(
-        self, key: str, data: bytes | memoryview, index: int
+        self, key: str, data: bytes | memoryview, index: int, as_op: bool = False
     ) -> Coroutine[Any, Any, None] | None:
         """Write an object to endpoint ``index``, inline where its client can
         do so without waiting.
 
         Returns None when the write is done and counted; or the rest of the
         request as a coroutine to await.
+
+        :param as_op: as for :meth:`get_now`.
         """
         backend = self._inline[index]
         if backend is None:
             call = self.backends[index].put(key, data)
             return self._put_waiting(key, data, index, call, 0)
-        start = time.perf_counter_ns()
+        start = perf_counter_ns()
         try:
             done = backend.put_now(key, data)
         except Exception as err:
-            self.stats[index].begin("put")
+            self._stats[index].begin("put")
             self._failed("put", index, start, err)
         if not done:
             waiting = backend.put_waiting(key, data)
             return self._put_waiting(key, data, index, waiting, start)
-        latency = (time.perf_counter_ns() - start) // 1000
-        self.stats[index].done_inline("put", latency, 0, len(data))
+        latency = (perf_counter_ns() - start) // 1000  # counted as get_now's
+        if self._waiting:
+            self._done_alone(index, 1, len(data), latency, as_op)
+        else:
+            log = self._logs[index << 2 | as_op << 1 | 1]
+            log.append(latency << _BYTES_BITS | len(data))
+            if len(log) >= INLINE_LOG_MAX:
+                self.settle()
         if self.isolated:
             self.locations[key] = index
         return None
+
+    def _done_alone(
+        self, index: int, op: int, nbytes: int, latency: int, as_op: bool
+    ) -> None:
+        """Count a request that completed inline while others were in flight,
+        on its own (its endpoint's peak counts them).
+
+        :param op: its index in :data:`INLINE_OPS`.
+        """
+        name = INLINE_OPS[op]
+        self._stats[index].done_inline(name, latency, nbytes * (1 - op), nbytes * op)
+        if as_op:
+            self._inline_ops[name, nbytes, latency] += 1
 
     async def _put_waiting(
         self,
