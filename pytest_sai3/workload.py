@@ -143,7 +143,7 @@ class OpLoop:
         self.rated = bool(scenario.io_rate is not None and scenario.io_rate.iops)
         self.isolated = router.isolated
         # The live ops and their cumulative weights; None when a pool has run
-        # dry or been refilled since (see _choose).
+        # dry or been refilled since (see _live_mix).
         self._mix: tuple[list[OpState], list[float]] | None = None
         # Each op path's key prefix for new objects and directories.
         self._key_bases: dict[tuple[str, str], str] = {}
@@ -249,19 +249,13 @@ class OpLoop:
                 if note not in self.result.notes:
                     self.result.notes.append(note)
 
-    def _choose(self, rng: random.Random) -> OpState | None:
-        """Draw the next op by weight among the ops whose pools hold keys."""
-        mix = self._mix
-        if mix is None:
-            live = [
-                s for s in self.states if not s.exhausted and s.planned.op.weight > 0
-            ]
-            weights = list(itertools.accumulate(s.planned.op.weight for s in live))
-            mix = self._mix = (live, weights)
-        live, weights = mix
-        if len(live) <= 1:
-            return live[0] if live else None
-        return live[bisect.bisect(weights, rng.random() * weights[-1])]
+    def _live_mix(self) -> tuple[list[OpState], list[float]]:
+        """The ops whose pools hold keys, and their cumulative weights (kept
+        until a pool runs dry or is refilled)."""
+        live = [s for s in self.states if not s.exhausted and s.planned.op.weight > 0]
+        weights = list(itertools.accumulate(s.planned.op.weight for s in live))
+        self._mix = (live, weights)
+        return self._mix
 
     def _set_exhausted(self, state: OpState, exhausted: bool) -> None:
         if state.exhausted is not exhausted:
@@ -306,6 +300,7 @@ class OpLoop:
         # between ops, outside the request's timed window.
         yielding = self.router.inline
         budget, deadline = self.budget, self.deadline
+        draw, bisect_right = rng.random, bisect.bisect
         while True:
             scheduled = None
             if queue is not None:
@@ -322,8 +317,13 @@ class OpLoop:
             ):
                 self.stop = self.stop or queue is not None
                 return
-            state = self._choose(rng)
-            if state is None:
+            # The op, drawn by weight among the ops whose pools hold keys.
+            live, weights = self._mix or self._live_mix()
+            if len(live) > 1:
+                state = live[bisect_right(weights, draw() * weights[-1])]
+            elif live:
+                state = live[0]
+            else:
                 self.result.stop_reason = "every op's pool is exhausted"
                 self.stop = True
                 return

@@ -104,6 +104,8 @@ class Router:
         #: Whether each endpoint is its own store (fixed for the router's life).
         self.isolated = namespace == "isolated"
         self._round_robin = strategy == "round_robin"
+        # Whether a read without a given endpoint goes round robin (see read_target).
+        self._read_round_robin = self._round_robin and not self.isolated
         self._count = len(backends)
         self.timeout = timeout
         self._deadlines = Deadlines(timeout) if timeout is not None else None
@@ -287,7 +289,7 @@ class Router:
         """
         if endpoint is not None:
             index = endpoint
-        elif self._round_robin and not self.isolated:  # read_target, inline
+        elif self._read_round_robin:  # read_target, inline
             index = self._next % self._count
             self._next += 1
         else:
