@@ -140,6 +140,8 @@ class OpLoop:
         self.deadline: float | None = None
         self.counter = itertools.count()
         self.feeds = _put_feeds(states, scenario.dynamic_put_pool)
+        #: Whether new objects join pools (see _put_landed).
+        self._put_feeds = bool(self.feeds) or scenario.dynamic_put_pool
         self.rated = bool(scenario.io_rate is not None and scenario.io_rate.iops)
         self.isolated = router.isolated
         # The live ops and their cumulative weights; None when a pool has run
@@ -551,7 +553,10 @@ class OpLoop:
         waiting = router.put_now(key, payload, index, as_op)
         if waiting is not None:
             return self._put_landing(waiting, key, index, size)
-        self._put_landed(key, index)
+        if self._put_feeds:
+            self._put_landed(key, index)
+        else:  # _put_landed, inline: the ledger only
+            self.ledger.created.append((key, index if self.isolated else None))
         return size, size
 
     async def _put_landing(
