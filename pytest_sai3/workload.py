@@ -14,6 +14,7 @@ import asyncio
 import bisect
 import itertools
 import logging
+import math
 import random
 import re
 import time
@@ -44,6 +45,9 @@ log = logging.getLogger("pytest_sai3.workload")
 
 Progress = Callable[[dict[str, Any]], None]
 Key = tuple[str, "int | None"]
+#: The rest of an op that began without a coroutine: it gives (bytes moved,
+#: object size), or for a get, the data read.
+Pending = Awaitable["tuple[int, int] | bytes | memoryview"]
 
 #: At most this many error messages are kept per run.
 ERROR_SAMPLES = 10
@@ -300,8 +304,9 @@ class OpLoop:
         rng = random.Random(self.seed * 1009 + number)
         # Inline file calls never yield: give the other workers their turn
         # between ops, outside the request's timed window.
-        yielding = self.router.inline
-        budget, deadline = self.budget, self.deadline
+        yielding, rated = self.router.inline, self.rated
+        budget = math.inf if self.budget is None else self.budget
+        deadline = math.inf if self.deadline is None else self.deadline
         draw, bisect_right = rng.random, bisect.bisect
         while True:
             scheduled = None
@@ -312,11 +317,7 @@ class OpLoop:
             # Whether one more op may start: stop, deadline, op budget.
             now = monotonic()
             counted = not self.warming
-            if (
-                self.stop
-                or (deadline is not None and now >= deadline)
-                or (counted and budget is not None and self.issued >= budget)
-            ):
+            if self.stop or now >= deadline or (counted and self.issued >= budget):
                 self.stop = self.stop or queue is not None
                 return
             # The op, drawn by weight among the ops whose pools hold keys.
@@ -329,11 +330,9 @@ class OpLoop:
                 self.result.stop_reason = "every op's pool is exhausted"
                 self.stop = True
                 return
-            if scheduled is None:
-                scheduled = now
             start = state.start
             if start is None:
-                await self._run_op(state, rng, scheduled)
+                await self._run_op(state, rng, scheduled or now)
             else:
                 self.issued += counted
                 try:
@@ -341,14 +340,16 @@ class OpLoop:
                 except _Exhausted:
                     self.issued -= counted
                 except RequestError as err:
-                    await self._attempts(state, rng, scheduled, now, counted, err)
+                    await self._attempts(
+                        state, rng, scheduled or now, now, counted, err
+                    )
                 else:
                     if not isinstance(outcome, tuple):
                         await self._attempts(
-                            state, rng, scheduled, now, counted, outcome
+                            state, rng, scheduled or now, now, counted, outcome
                         )
-                    elif counted and self.rated:
-                        self._record_scheduled(state, scheduled, monotonic())
+                    elif rated and counted:
+                        self._record_scheduled(state, scheduled or now, monotonic())
             if self.stop:
                 return
             if yielding:
@@ -392,7 +393,7 @@ class OpLoop:
         scheduled: float,
         sent: float,
         counted: bool,
-        first: Awaitable[tuple[int, int]] | RequestError | None,
+        first: Pending | RequestError | None,
     ) -> None:
         """An op's attempts until one succeeds or error_handling gives up, and
         its record.
@@ -411,7 +412,7 @@ class OpLoop:
                 elif isinstance(pending, RequestError):
                     raise pending
                 else:
-                    nbytes, size = await pending
+                    nbytes, size = _moved(await pending)
             except _Exhausted:
                 self.issued -= counted
                 return
@@ -502,9 +503,10 @@ class OpLoop:
 
     def _start_get(
         self, state: OpState, rng: random.Random, as_op: bool
-    ) -> tuple[int, int] | Awaitable[tuple[int, int]]:
+    ) -> tuple[int, int] | Pending:
         """Start a get: its (bytes, size) where its request completed inline,
-        else the rest of it to await. The ``_start_*`` methods all say so.
+        else the rest of it to await (which gives the data read: its length is
+        both). The ``_start_*`` methods all say so.
 
         :param as_op: the request is the whole op, and where it completes
             inline, the router counts it as one (see :meth:`_worker`).
@@ -516,7 +518,7 @@ class OpLoop:
         if isinstance(data, bytes):
             size = len(data)
             return size, size
-        return _sized(data)
+        return data
 
     async def _stat(self, state: OpState, rng: random.Random) -> tuple[int, int]:
         key, endpoint = _pool(state).pick(rng)
@@ -540,7 +542,7 @@ class OpLoop:
 
     def _start_put(
         self, state: OpState, rng: random.Random, as_op: bool
-    ) -> tuple[int, int] | Awaitable[tuple[int, int]]:
+    ) -> tuple[int, int] | Pending:
         op = state.planned.op
         assert op.size is not None
         size = op.size.draw(rng)
@@ -675,19 +677,20 @@ def _gap(rng: random.Random, iops: float, distribution: str) -> float:
     return 1.0 / iops
 
 
-async def _settled(
-    outcome: tuple[int, int] | Awaitable[tuple[int, int]],
-) -> tuple[int, int]:
+async def _settled(outcome: tuple[int, int] | Pending) -> tuple[int, int]:
     """What a ``_start_*`` method gave, awaited where it has to be."""
     if isinstance(outcome, tuple):
         return outcome
-    return await outcome
+    return _moved(await outcome)
 
 
-async def _sized(pending: Awaitable[bytes | memoryview]) -> tuple[int, int]:
-    """A read's (bytes, size) once it has completed."""
-    data = await pending
-    return len(data), len(data)
+def _moved(outcome: tuple[int, int] | bytes | memoryview) -> tuple[int, int]:
+    """(bytes moved, object size) of what a started op's rest gave: the data
+    a get read (one coroutine less per read than sizing it in one), or the pair.
+    """
+    if isinstance(outcome, tuple):
+        return outcome
+    return len(outcome), len(outcome)
 
 
 def _pool(state: OpState) -> Pool:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import itertools
 import logging
 import time
 from array import array
@@ -119,7 +120,8 @@ class Router:
         # Requests in flight on any endpoint (inline ones are never).
         self._waiting = 0
         self.locations: dict[str, int] = {}
-        self._next = 0
+        # Round robin's turns: the endpoint indexes, over and over.
+        self._turns = itertools.cycle(range(len(backends)))
         self._picks = 0
         self._last_pick = [-1] * len(backends)
         # Per endpoint, its client where it has inline calls (get_now and
@@ -174,15 +176,13 @@ class Router:
         old = self.stats
         self._stats = [EndpointStats(backend.spec.uri) for backend in self.backends]
         self._inline_ops = Counter()
-        self._next = 0
+        self._turns = itertools.cycle(range(self._count))
         return old
 
     def choose(self) -> int:
         """The endpoint for the next request, by the strategy."""
         if self._round_robin:
-            index = self._next % self._count
-            self._next += 1
-            return index
+            return next(self._turns)
         count = self._count
         if count == 1:
             return 0
@@ -290,8 +290,7 @@ class Router:
         if endpoint is not None:
             index = endpoint
         elif self._read_round_robin:  # read_target, inline
-            index = self._next % self._count
-            self._next += 1
+            index = next(self._turns)
         else:
             index = self.read_target(key)
         backend = self._inline[index]
