@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from bench.measure import CpuMeter, Sample, profiled
 from bench.workloads import WORKLOADS, Workload
+from pytest_sai3.engine import loop_factory
 
 if TYPE_CHECKING:
     from multiprocessing.synchronize import Event
@@ -245,10 +246,12 @@ class _Side:
     def run(
         self, seed: int, token: str, meter: CpuMeter | None = None
     ) -> tuple[int, int, float, float]:
-        """Run the loop once on a fresh event loop; returns ops, errors, elapsed
-        seconds and the CPU seconds ``meter`` read when the loop ended (0 without).
+        """Run the loop once on a fresh event loop, of the kind the plugin runs
+        on; returns ops, errors, elapsed seconds and the CPU seconds ``meter``
+        read when the loop ended (0 without).
         """
-        return asyncio.run(self._run(seed, token, meter))
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            return runner.run(self._run(seed, token, meter))
 
     async def _run(
         self, seed: int, token: str, meter: CpuMeter | None

@@ -20,7 +20,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from time import monotonic  # the event loop's clock, without its method call
+from time import monotonic  # the op loop's one clock (uvloop's loop.time() is coarse)
 from typing import TYPE_CHECKING, Any
 
 from pytest_sai3.cpu import CpuSampler
@@ -179,8 +179,8 @@ class OpLoop:
 
     async def run(self) -> None:
         """Run until a bound is reached, then hand the endpoint counters over."""
-        loop = self.loop = asyncio.get_running_loop()
-        self.start = self._sampled_at = loop.time()
+        self.loop = asyncio.get_running_loop()
+        self.start = self._sampled_at = monotonic()
         if self.scenario.duration is not None:
             self.deadline = self.start + self.scenario.warmup + self.scenario.duration
         helpers = self._helpers()
@@ -201,7 +201,7 @@ class OpLoop:
         self._take_sample()
         self._take_inline_ops()  # also where that interval was empty
         measured_from = self.start + self.scenario.warmup
-        self.metrics.elapsed_s = max(loop.time() - measured_from, 1e-9)
+        self.metrics.elapsed_s = max(monotonic() - measured_from, 1e-9)
         self.metrics.endpoints = self.router.reset_stats()
         self._note_stop()
 
@@ -271,14 +271,13 @@ class OpLoop:
     async def _schedule(
         self, queue: asyncio.Queue[float | None], iops: float, distribution: str
     ) -> None:
-        loop = asyncio.get_running_loop()
         rng = random.Random(self.seed + 2)
-        due = loop.time()
+        due = monotonic()
         # Lateness never accumulates: each start time is computed from the last
         # one, not from when the sleep ended.
         while not self.stop:
             due += _gap(rng, iops, distribution)
-            delay = due - loop.time()
+            delay = due - monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
             if self.deadline is not None and due >= self.deadline:
@@ -643,7 +642,7 @@ class OpLoop:
 
     def _take_sample(self) -> None:
         """Log the interval since the last sample (the last one may be short)."""
-        now = self.loop.time()
+        now = monotonic()
         span = now - self._sampled_at
         if span <= 0:
             return

@@ -32,7 +32,13 @@ from helpers import (
 
 from pytest_sai3.endpoints.clients import Credentials
 from pytest_sai3.endpoints.deadlines import Deadlines, mark_worker
-from pytest_sai3.engine import Engine, process_count
+from pytest_sai3.engine import (
+    EVENT_LOOP_VARIABLE,
+    Engine,
+    loop_factory,
+    process_count,
+)
+from pytest_sai3.errors import Sai3Failure
 from pytest_sai3.metrics import RunMetrics
 from pytest_sai3.processes import _Ticks
 from pytest_sai3.servers import SeaweedCluster
@@ -518,3 +524,54 @@ def test_process_count(
     plan = plan_from(tmp_path, data)
 
     assert process_count(plan.scenario) == expected
+
+
+# -- Event loop --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("choice", ["asyncio", "uvloop"])
+def test_a_run_goes_on_the_event_loop_asked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, choice: str
+) -> None:
+    # The same mixed folder run on either loop: it runs on the one asked for,
+    # and on both its figures add up at the I/O and on disk.
+    monkeypatch.setenv(EVENT_LOOP_VARIABLE, choice)
+    data = scenario(
+        shared_dirs(tmp_path),
+        [
+            {"op": "get", "path": "data/*", "weight": 70},
+            {"op": "put", "path": "new/", "object_size": 2048, "weight": 30},
+        ],
+        20,
+        ops=800,
+        concurrency=4,
+        duration="30s",
+    )
+    with Engine(plan_from(tmp_path, data)) as engine:
+        loop = engine._runner.get_loop()
+        engine.prepare()
+        engine.workload()
+        workload = engine.result.workload
+
+    assert type(loop).__module__.split(".")[0] == choice
+    ops = workload.ops
+    assert ops["get"].count + ops["put"].count == 800
+    assert [endpoint.requests for endpoint in workload.endpoints] == [200] * 4
+    written = files_under(tmp_path / "shared" / "new")
+    assert len(written) == ops["put"].count
+    assert sum(path.stat().st_size for path in written) == ops["put"].bytes
+    assert 0 < workload.elapsed_s < 30
+
+
+def test_an_unknown_event_loop_is_named_with_the_choices(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(EVENT_LOOP_VARIABLE, "trio")
+    data = scenario([f"file://{tmp_path}/"], [{"op": "list", "path": ""}], ops=1)
+    with pytest.raises(Sai3Failure) as failure:
+        Engine(plan_from(tmp_path, data)).__enter__()
+    assert str(failure.value) == (
+        "SAI3_EVENT_LOOP='trio': expected auto, uvloop or asyncio"
+    )
+    monkeypatch.setenv(EVENT_LOOP_VARIABLE, "asyncio")
+    assert loop_factory() is None
