@@ -153,7 +153,6 @@ class OpLoop:
         self._mix: tuple[list[OpState], list[float]] | None = None
         # Each op path's key prefix for new objects and directories.
         self._key_bases: dict[tuple[str, str], str] = {}
-        self.loop: asyncio.AbstractEventLoop  # set when the run starts
         # The perf log's last sample (when, the op count then), and the machine's
         # CPU use since it; a loop runs once, so they start with it.
         self._sampled_at = 0.0
@@ -179,7 +178,6 @@ class OpLoop:
 
     async def run(self) -> None:
         """Run until a bound is reached, then hand the endpoint counters over."""
-        self.loop = asyncio.get_running_loop()
         self.start = self._sampled_at = monotonic()
         if self.scenario.duration is not None:
             self.deadline = self.start + self.scenario.warmup + self.scenario.duration

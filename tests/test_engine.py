@@ -51,6 +51,12 @@ MIXED = [
     {"op": "delete", "path": "data/*", "weight": 15},
 ]
 
+#: Reads of the prepared objects and writes of new ones, in one folder run.
+GET_PUT_70_30 = [
+    {"op": "get", "path": "data/*", "weight": 70},
+    {"op": "put", "path": "new/", "object_size": 4096, "weight": 30},
+]
+
 
 @dataclass
 class Store:
@@ -359,10 +365,7 @@ def test_an_inline_op_and_its_request_share_one_latency(tmp_path: Path) -> None:
     # the endpoint table hold the same latencies, warmup left out of both.
     data = scenario(
         shared_dirs(tmp_path),
-        [
-            {"op": "get", "path": "data/*", "weight": 70},
-            {"op": "put", "path": "new/", "object_size": 4096, "weight": 30},
-        ],
+        GET_PUT_70_30,
         50,
         ops=3000,
         concurrency=4,
@@ -538,10 +541,7 @@ def test_a_run_goes_on_the_event_loop_asked_for(
     monkeypatch.setenv(EVENT_LOOP_VARIABLE, choice)
     data = scenario(
         shared_dirs(tmp_path),
-        [
-            {"op": "get", "path": "data/*", "weight": 70},
-            {"op": "put", "path": "new/", "object_size": 2048, "weight": 30},
-        ],
+        GET_PUT_70_30,
         20,
         ops=800,
         concurrency=4,
