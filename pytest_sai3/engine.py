@@ -113,6 +113,8 @@ class RunResult:
     ended: float = 0.0
     aborted: str | None = None
     processes: int = 1
+    #: The event loop the run went on: ``uvloop`` or ``asyncio``.
+    event_loop: str = ""
 
 
 def process_count(scenario: Scenario) -> int:
@@ -200,6 +202,8 @@ class Engine:
             started=time.time(),
             processes=self.processes,
         )
+        loop = self._runner.get_loop()
+        self.result.event_loop = type(loop).__module__.partition(".")[0]
         try:
             self.router = self._runner.run(self._open())
         except BaseException:

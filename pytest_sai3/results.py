@@ -28,7 +28,8 @@ With ``--sai3-results=DIR`` each scenario item gets ``DIR/<item name>/``:
     record of what ran, not a sai3-bench config to run again.
 ``metadata.json``
     sai3-bench's run metadata (version, test name, config path, times,
-    command line, host) plus the Python and package versions.
+    command line, host) plus the Python and package versions and the event
+    loop the run went on (``uvloop`` or ``asyncio``).
 
 Empty figures: a TSV cell with nothing to measure (the latency of an idle
 endpoint, a rate without elapsed time) reads ``0.00``, as sai3-bench writes
@@ -118,6 +119,7 @@ PACKAGES = (
     "fsspec",
     "s3fs",
     "obstore",
+    "uvloop",
     "hdrhistogram",
     "PyYAML",
 )
@@ -486,6 +488,7 @@ def run_metadata(report: ScenarioReport) -> dict[str, Any]:
         "distributed": False,
         "agents": None,
         "python_version": platform.python_version(),
+        "event_loop": report.result.event_loop if report.result else None,
         "packages": {name: _version(name) for name in PACKAGES},
     }
 

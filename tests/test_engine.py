@@ -554,6 +554,7 @@ def test_a_run_goes_on_the_event_loop_asked_for(
         workload = engine.result.workload
 
     assert type(loop).__module__.split(".")[0] == choice
+    assert engine.result.event_loop == choice
     ops = workload.ops
     assert ops["get"].count + ops["put"].count == 800
     assert [endpoint.requests for endpoint in workload.endpoints] == [200] * 4

@@ -6,6 +6,7 @@ folder a real scenario leaves, including for failed items.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -451,6 +452,8 @@ def test_a_real_run_writes_every_file(pytester: pytest.Pytester) -> None:
     assert metadata["test_name"].endswith("bench.yaml::res")
     assert metadata["duration_secs"] >= 0
     assert metadata["packages"]["pytest"] == pytest.__version__
+    uvloop = importlib.util.find_spec("uvloop") is not None
+    assert metadata["event_loop"] == ("uvloop" if uvloop else "asyncio")
     assert yaml.safe_load((folder / "config.yaml").read_text())["ops"] == 20
 
 
